@@ -1,0 +1,34 @@
+# ddpm-avatars — the two commands a newcomer needs:
+#   make serve   run the demo page with the bundled weights
+#   make test    run every test (installs what is missing first)
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: test serve setup fmt-check clippy rust-test wasm
+
+## Every test of the project: formatting, lints, Rust tests, the browser build.
+test: setup fmt-check clippy rust-test wasm
+	@echo "make test: all checks passed"
+
+## Install what a fresh machine lacks (and nothing else).
+setup:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+rust-test:
+	$(CARGO) test --workspace
+
+## The root crate for the browser (WebGPU + CPU fallback).
+wasm: setup
+	$(CARGO) build --lib -p ddpm-avatars --target $(WASM_TARGET) --profile wasm-release
+
+serve:
+	@echo "page not built yet: the web page lands with issue 5 (see README)"

@@ -1,0 +1,324 @@
+//! The noise predictor `eps_theta(x_t, t)`: the DDPM paper's U-Net (Ho et al. 2020, Appendix B).
+
+mod blocks;
+mod time_embedding;
+
+pub use blocks::{
+    AttentionBlock, AttentionBlockConfig, Downsample, ResBlock, ResBlockConfig, Upsample,
+};
+pub use time_embedding::{TimeEmbedding, TimeEmbeddingConfig, sinusoidal_code};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, GroupNormConfig, Initializer};
+use burn::tensor::activation::silu;
+use burn::tensor::{Device, Tensor};
+
+use blocks::conv3x3;
+
+/// Configuration of [`UNet`]. The default is the model the page ships (about 8.9 M
+/// parameters); [`UNetConfig::tiny`] is for tests.
+#[derive(Config, Debug, PartialEq)]
+pub struct UNetConfig {
+    /// Height and width of the (square) images. Default: 64.
+    #[config(default = 64)]
+    pub image_size: usize,
+    /// Image channels in and out. Default: 3 (RGB).
+    #[config(default = 3)]
+    pub image_channels: usize,
+    /// Channels of the first level; level `i` has `base_channels * channel_multipliers[i]`.
+    /// Default: 64.
+    #[config(default = 64)]
+    pub base_channels: usize,
+    /// Width multiplier per resolution level; each level after the first halves the
+    /// resolution. Default: `[1, 2, 2, 2]` (64, 32, 16, 8 pixels at 64x64).
+    #[config(default = "vec![1, 2, 2, 2]")]
+    pub channel_multipliers: Vec<usize>,
+    /// Residual blocks per level on the way down (the way up has one more). Default: 2.
+    #[config(default = 2)]
+    pub res_blocks_per_level: usize,
+    /// Resolutions (in pixels) at which self-attention follows each residual block.
+    /// Default: `[16]`.
+    #[config(default = "vec![16]")]
+    pub attention_resolutions: Vec<usize>,
+    /// Dropout in residual blocks during training. Default: 0.1.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    /// GroupNorm groups; every level's width must be divisible by it. Default: 32.
+    #[config(default = 32)]
+    pub norm_groups: usize,
+}
+
+impl UNetConfig {
+    /// A model small enough for CPU tests: 16x16 images, 2 levels, attention at 8x8.
+    pub fn tiny() -> Self {
+        Self::new()
+            .with_image_size(16)
+            .with_base_channels(16)
+            .with_channel_multipliers(vec![1, 2])
+            .with_res_blocks_per_level(1)
+            .with_attention_resolutions(vec![8])
+            .with_norm_groups(8)
+    }
+
+    /// Width of the timestep embedding (4x the base channels, as in the paper).
+    pub fn time_channels(&self) -> usize {
+        4 * self.base_channels
+    }
+
+    /// Checks that the configuration describes a buildable U-Net.
+    pub fn validate(&self) -> Result<(), String> {
+        let levels = self.channel_multipliers.len();
+        if levels == 0 || levels > 8 {
+            return Err(format!("channel_multipliers needs 1..=8 levels, got {levels}"));
+        }
+        if !(1..=1024).contains(&self.image_size) || self.image_size % (1 << (levels - 1)) != 0 {
+            return Err(format!(
+                "image_size {} must be in 1..=1024 and divisible by 2^{} for {levels} levels",
+                self.image_size,
+                levels - 1
+            ));
+        }
+        if !(1..=4).contains(&self.image_channels) {
+            return Err(format!("image_channels must be 1..=4, got {}", self.image_channels));
+        }
+        if self.base_channels == 0 || self.base_channels % 2 != 0 || self.base_channels > 1024 {
+            return Err(format!(
+                "base_channels must be even and in 2..=1024, got {}",
+                self.base_channels
+            ));
+        }
+        if self.res_blocks_per_level == 0 || self.res_blocks_per_level > 8 {
+            return Err(format!(
+                "res_blocks_per_level must be 1..=8, got {}",
+                self.res_blocks_per_level
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
+        }
+        for &multiplier in &self.channel_multipliers {
+            let width = self.base_channels * multiplier;
+            if multiplier == 0
+                || multiplier > 16
+                || self.norm_groups == 0
+                || width % self.norm_groups != 0
+            {
+                return Err(format!(
+                    "level width {width} (base {} x {multiplier}) must be non-zero and divisible by norm_groups {}",
+                    self.base_channels, self.norm_groups
+                ));
+            }
+        }
+        if self.base_channels % self.norm_groups != 0 {
+            return Err(format!(
+                "base_channels {} must be divisible by norm_groups {}",
+                self.base_channels, self.norm_groups
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the U-Net with fresh random weights on `device`.
+    ///
+    /// # Panics
+    /// If the configuration is invalid; call [`UNetConfig::validate`] first on untrusted input.
+    pub fn init(&self, device: &Device) -> UNet {
+        if let Err(problem) = self.validate() {
+            panic!("invalid UNetConfig: {problem}");
+        }
+        let time_channels = self.time_channels();
+        let res_block = |in_channels: usize, out_channels: usize| {
+            ResBlockConfig::new(in_channels, out_channels, time_channels)
+                .with_norm_groups(self.norm_groups)
+                .with_dropout(self.dropout)
+                .init(device)
+        };
+        let attention_at = |resolution: usize, channels: usize| {
+            self.attention_resolutions.contains(&resolution).then(|| {
+                AttentionBlockConfig::new(channels).with_norm_groups(self.norm_groups).init(device)
+            })
+        };
+        let last_level = self.channel_multipliers.len() - 1;
+
+        // Down path: remember the width of every feature map pushed onto the skip stack.
+        let mut skip_channels = vec![self.base_channels];
+        let mut channels = self.base_channels;
+        let mut resolution = self.image_size;
+        let mut down_blocks = Vec::new();
+        for (level, multiplier) in self.channel_multipliers.iter().enumerate() {
+            let out_channels = self.base_channels * multiplier;
+            let mut layers = Vec::new();
+            for _ in 0..self.res_blocks_per_level {
+                layers.push(ResAttention {
+                    res: res_block(channels, out_channels),
+                    attention: attention_at(resolution, out_channels),
+                });
+                channels = out_channels;
+                skip_channels.push(channels);
+            }
+            let downsample = (level != last_level).then(|| Downsample::new(channels, device));
+            if downsample.is_some() {
+                skip_channels.push(channels);
+                resolution /= 2;
+            }
+            down_blocks.push(DownBlock { layers, downsample });
+        }
+
+        let mid_block = MidBlock {
+            res_1: res_block(channels, channels),
+            attention: AttentionBlockConfig::new(channels)
+                .with_norm_groups(self.norm_groups)
+                .init(device),
+            res_2: res_block(channels, channels),
+        };
+
+        // Up path: each residual block consumes one skip connection (concatenated).
+        let mut up_blocks = Vec::new();
+        for (level, multiplier) in self.channel_multipliers.iter().enumerate().rev() {
+            let out_channels = self.base_channels * multiplier;
+            let mut layers = Vec::new();
+            for _ in 0..=self.res_blocks_per_level {
+                let skip = skip_channels.pop().expect("one skip per up block");
+                layers.push(ResAttention {
+                    res: res_block(channels + skip, out_channels),
+                    attention: attention_at(resolution, out_channels),
+                });
+                channels = out_channels;
+            }
+            let upsample = (level != 0).then(|| Upsample::new(channels, device));
+            if upsample.is_some() {
+                resolution *= 2;
+            }
+            up_blocks.push(UpBlock { layers, upsample });
+        }
+
+        UNet {
+            time_embedding: TimeEmbeddingConfig::new(self.base_channels, time_channels)
+                .init(device),
+            conv_in: conv3x3(self.image_channels, self.base_channels).init(device),
+            down_blocks,
+            mid_block,
+            up_blocks,
+            norm_out: GroupNormConfig::new(self.norm_groups, channels).init(device),
+            conv_out: conv3x3(channels, self.image_channels)
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+}
+
+/// A residual block, optionally followed by self-attention.
+#[derive(Module, Debug)]
+pub struct ResAttention {
+    /// The residual block.
+    pub res: ResBlock,
+    /// Self-attention at the resolutions listed in the config.
+    pub attention: Option<AttentionBlock>,
+}
+
+impl ResAttention {
+    fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
+        let h = self.res.forward(x, time);
+        match &self.attention {
+            Some(attention) => attention.forward(h),
+            None => h,
+        }
+    }
+}
+
+/// One resolution level of the down path.
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    /// Residual (+ attention) layers at this resolution.
+    pub layers: Vec<ResAttention>,
+    /// Halving of the resolution, absent on the last level.
+    pub downsample: Option<Downsample>,
+}
+
+/// The bottleneck: residual block, attention, residual block.
+#[derive(Module, Debug)]
+pub struct MidBlock {
+    /// First residual block.
+    pub res_1: ResBlock,
+    /// Self-attention at the lowest resolution.
+    pub attention: AttentionBlock,
+    /// Second residual block.
+    pub res_2: ResBlock,
+}
+
+/// One resolution level of the up path.
+#[derive(Module, Debug)]
+pub struct UpBlock {
+    /// Residual (+ attention) layers, each taking a skip connection.
+    pub layers: Vec<ResAttention>,
+    /// Doubling of the resolution, absent on the last (full-resolution) level.
+    pub upsample: Option<Upsample>,
+}
+
+/// The DDPM noise predictor `eps_theta(x_t, t)`.
+#[derive(Module, Debug)]
+pub struct UNet {
+    /// Sinusoidal timestep code + MLP.
+    pub time_embedding: TimeEmbedding,
+    /// Image to features.
+    pub conv_in: Conv2d,
+    /// Down path, one block per level.
+    pub down_blocks: Vec<DownBlock>,
+    /// Bottleneck.
+    pub mid_block: MidBlock,
+    /// Up path, one block per level (lowest resolution first).
+    pub up_blocks: Vec<UpBlock>,
+    /// Final normalisation.
+    pub norm_out: GroupNorm,
+    /// Features to predicted noise, zero-initialised (the model starts by predicting 0).
+    pub conv_out: Conv2d,
+}
+
+impl UNet {
+    /// Predicts the noise in `x` at the given timesteps.
+    ///
+    /// # Shapes
+    /// - x: `[batch, channels, size, size]`, values around `[-1, 1]` plus noise
+    /// - timesteps: `[batch]`, 0-based step indices as floats
+    /// - output: `[batch, channels, size, size]`
+    pub fn forward(&self, x: Tensor<4>, timesteps: Tensor<1>) -> Tensor<4> {
+        // 1. time embedding
+        let time = self.time_embedding.forward(timesteps);
+
+        // 2. down, keeping every feature map for the skip connections
+        let mut skips = vec![self.conv_in.forward(x)];
+        for block in &self.down_blocks {
+            for layer in &block.layers {
+                let h = layer
+                    .forward(skips.last().expect("skips start non-empty").clone(), time.clone());
+                skips.push(h);
+            }
+            if let Some(downsample) = &block.downsample {
+                let h = downsample.forward(skips.last().expect("skips start non-empty").clone());
+                skips.push(h);
+            }
+        }
+
+        // 3. middle
+        let mut h = skips.last().expect("skips start non-empty").clone();
+        h = self.mid_block.res_1.forward(h, time.clone());
+        h = self.mid_block.attention.forward(h);
+        h = self.mid_block.res_2.forward(h, time.clone());
+
+        // 4. up, concatenating the skips in reverse order
+        for block in &self.up_blocks {
+            for layer in &block.layers {
+                let skip = skips.pop().expect("the config builds one skip per up layer");
+                h = layer.forward(Tensor::cat(vec![h, skip], 1), time.clone());
+            }
+            if let Some(upsample) = &block.upsample {
+                h = upsample.forward(h);
+            }
+        }
+
+        // 5. out
+        self.conv_out.forward(silu(self.norm_out.forward(h)))
+    }
+}
