@@ -73,7 +73,9 @@ impl UNetConfig {
         if levels == 0 || levels > 8 {
             return Err(format!("channel_multipliers needs 1..=8 levels, got {levels}"));
         }
-        if !(1..=1024).contains(&self.image_size) || self.image_size % (1 << (levels - 1)) != 0 {
+        if !(1..=1024).contains(&self.image_size)
+            || !self.image_size.is_multiple_of(1 << (levels - 1))
+        {
             return Err(format!(
                 "image_size {} must be in 1..=1024 and divisible by 2^{} for {levels} levels",
                 self.image_size,
@@ -83,9 +85,12 @@ impl UNetConfig {
         if !(1..=4).contains(&self.image_channels) {
             return Err(format!("image_channels must be 1..=4, got {}", self.image_channels));
         }
-        if self.base_channels == 0 || self.base_channels % 2 != 0 || self.base_channels > 1024 {
+        if self.base_channels == 0
+            || !self.base_channels.is_multiple_of(2)
+            || self.base_channels > 512
+        {
             return Err(format!(
-                "base_channels must be even and in 2..=1024, got {}",
+                "base_channels must be even and in 2..=512, got {}",
                 self.base_channels
             ));
         }
@@ -101,9 +106,9 @@ impl UNetConfig {
         for &multiplier in &self.channel_multipliers {
             let width = self.base_channels * multiplier;
             if multiplier == 0
-                || multiplier > 16
+                || multiplier > 8
                 || self.norm_groups == 0
-                || width % self.norm_groups != 0
+                || !width.is_multiple_of(self.norm_groups)
             {
                 return Err(format!(
                     "level width {width} (base {} x {multiplier}) must be non-zero and divisible by norm_groups {}",
@@ -111,7 +116,7 @@ impl UNetConfig {
                 ));
             }
         }
-        if self.base_channels % self.norm_groups != 0 {
+        if self.norm_groups == 0 || !self.base_channels.is_multiple_of(self.norm_groups) {
             return Err(format!(
                 "base_channels {} must be divisible by norm_groups {}",
                 self.base_channels, self.norm_groups
