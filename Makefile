@@ -5,7 +5,10 @@
 CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: test serve setup fmt-check clippy rust-test wasm
+RUN ?= runs/avatars
+TRAINER := $(CARGO) run --release -p trainer --
+
+.PHONY: test serve setup fmt-check clippy rust-test wasm data train resume weights bench
 
 ## Every test of the project: formatting, lints, Rust tests, the browser build.
 test: setup fmt-check clippy rust-test wasm
@@ -16,6 +19,8 @@ setup:
 	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
 	@rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends nodejs npm)
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -32,3 +37,19 @@ wasm: setup
 
 serve:
 	@echo "page not built yet: the web page lands with issue 5 (see README)"
+
+## Train your own (see README): dataset -> training -> published weights.
+data:
+	$(TRAINER) data avatars --count 20000 --out data/avatars
+
+train:
+	$(TRAINER) train --data data/avatars --run $(RUN)
+
+resume:
+	$(TRAINER) train --data data/avatars --run $(RUN) --resume
+
+weights:
+	$(TRAINER) export --run $(RUN) --out www/weights/avatars-64.safetensors
+
+bench:
+	$(TRAINER) bench

@@ -1,0 +1,181 @@
+//! Checkpoints: model, EMA and optimiser state, and the training position, in one folder per
+//! step under `RUN/checkpoints/`. Written to a temporary folder and renamed into place, so a
+//! checkpoint is either complete or absent; every file's SHA-256 is recorded, so a checkpoint
+//! damaged later (a truncated copy, a full disk) is detected and the previous one used.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::ModuleOptimizer;
+use burn::optim::record::OptimizerRecord;
+use burn::store::{BurnpackStore, ModuleSnapshot};
+use burn::tensor::{Bytes, Device};
+use ddpm_avatars::UNet;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How many checkpoints are kept (the newest, and one to fall back to).
+pub const KEEP: usize = 2;
+
+const MODEL_FILE: &str = "model.bpk";
+const EMA_FILE: &str = "ema.bpk";
+const OPTIMIZER_FILE: &str = "optimizer.bin";
+const STATE_FILE: &str = "state.json";
+
+/// Where training stands; saved as `state.json` next to the tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingState {
+    /// Optimiser steps completed in this run's lineage.
+    pub step: u64,
+    /// Training images seen in total.
+    pub images_seen: u64,
+    /// SHA-256 of each tensor file, checked on load.
+    pub files: Vec<(String, String)>,
+}
+
+/// What a checkpoint restores.
+pub struct Restored {
+    /// The trained model, on the training device (with autodiff).
+    pub model: UNet,
+    /// The averaged model.
+    pub ema: UNet,
+    /// The optimiser with its moments.
+    pub optimizer: ModuleOptimizer,
+    /// Step and counters.
+    pub state: TrainingState,
+    /// The checkpoint folder.
+    pub path: PathBuf,
+}
+
+/// Writes a checkpoint for `state.step` and deletes all but the newest [`KEEP`].
+pub fn save(
+    dir: &Path,
+    model: &UNet,
+    ema: &UNet,
+    optimizer: &ModuleOptimizer,
+    step: u64,
+    images_seen: u64,
+) -> Result<PathBuf> {
+    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = format!("step-{step:09}");
+    let temporary = dir.join(format!(".partial-{name}"));
+    let _ = fs::remove_dir_all(&temporary);
+    fs::create_dir_all(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
+
+    let mut files = Vec::new();
+    let mut write = |file: &str, bytes: &[u8]| -> Result<()> {
+        let path = temporary.join(file);
+        fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
+        files.push((file.to_string(), hex_sha256(bytes)));
+        Ok(())
+    };
+    write(MODEL_FILE, &module_bytes(model)?)?;
+    write(EMA_FILE, &module_bytes(ema)?)?;
+    let optimizer_bytes = optimizer
+        .to_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("optimizer state: {e:?}"))?;
+    write(OPTIMIZER_FILE, &optimizer_bytes)?;
+    let state = TrainingState { step, images_seen, files };
+    let json = serde_json::to_vec_pretty(&state)?;
+    fs::write(temporary.join(STATE_FILE), json).context("writing state.json")?;
+
+    let target = dir.join(&name);
+    let _ = fs::remove_dir_all(&target);
+    fs::rename(&temporary, &target)
+        .with_context(|| format!("moving {} to {}", temporary.display(), target.display()))?;
+    for old in list(dir)?.into_iter().skip(KEEP) {
+        fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    Ok(target)
+}
+
+/// Loads the newest checkpoint that passes its checksums, printing why newer ones were
+/// skipped. `fresh_model` gives the architecture; `optimizer` is a fresh optimiser to fill.
+pub fn load_newest(
+    dir: &Path,
+    fresh_model: impl Fn() -> UNet,
+    optimizer: ModuleOptimizer,
+    device: &Device,
+) -> Result<Option<Restored>> {
+    let mut optimizer = Some(optimizer);
+    for path in list(dir)? {
+        match load_one(&path, &fresh_model, device) {
+            Ok((model, ema, record, state)) => {
+                let optimizer = optimizer.take().expect("used once").load_record(record);
+                return Ok(Some(Restored { model, ema, optimizer, state, path }));
+            }
+            Err(problem) => {
+                eprintln!(
+                    "checkpoint {} is unusable ({problem:#}); trying the previous one",
+                    path.display()
+                );
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn load_one(
+    path: &Path,
+    fresh_model: &impl Fn() -> UNet,
+    device: &Device,
+) -> Result<(UNet, UNet, OptimizerRecord, TrainingState)> {
+    let state_bytes = fs::read(path.join(STATE_FILE)).context("reading state.json")?;
+    let state: TrainingState =
+        serde_json::from_slice(&state_bytes).context("parsing state.json")?;
+    let read = |file: &str| -> Result<Vec<u8>> {
+        let bytes = fs::read(path.join(file)).with_context(|| format!("reading {file}"))?;
+        let expected =
+            state.files.iter().find(|(name, _)| name == file).map(|(_, hash)| hash.as_str());
+        if expected != Some(hex_sha256(&bytes).as_str()) {
+            bail!("{file} does not match its recorded SHA-256 (truncated or damaged)");
+        }
+        Ok(bytes)
+    };
+    let model = load_module(fresh_model(), read(MODEL_FILE)?).context(MODEL_FILE)?;
+    let ema = load_module(fresh_model().valid(), read(EMA_FILE)?).context(EMA_FILE)?;
+    let record = OptimizerRecord::from_bytes(Bytes::from_bytes_vec(read(OPTIMIZER_FILE)?))
+        .map_err(|e| anyhow::anyhow!("optimizer state: {e:?}"))?;
+    let _ = device;
+    Ok((model, ema, record, state))
+}
+
+/// Checkpoint folders, newest first.
+pub fn list(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .with_context(|| format!("listing {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-"))
+        })
+        .collect();
+    found.sort();
+    found.reverse();
+    Ok(found)
+}
+
+fn module_bytes(model: &UNet) -> Result<Vec<u8>> {
+    let mut store = BurnpackStore::from_bytes(None);
+    model.save_into(&mut store).map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
+    let bytes = store.get_bytes().map_err(|e| anyhow::anyhow!("serialising the model: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+fn load_module(mut model: UNet, bytes: Vec<u8>) -> Result<UNet> {
+    let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
+    let result = model.load_from(&mut store).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if !result.errors.is_empty() || !result.missing.is_empty() || !result.unused.is_empty() {
+        bail!("the checkpoint does not fit the model:\n{result}");
+    }
+    Ok(model)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

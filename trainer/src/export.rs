@@ -1,0 +1,62 @@
+//! `export`: the EMA weights of a run's newest checkpoint as the published weights file.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use ddpm_avatars::weights::{
+    Fingerprint, StorageDtype, TrainingInfo, WeightsMetadata, load_from_bytes, save_to_bytes,
+    save_to_file,
+};
+
+use crate::{checkpoint, train};
+
+/// What was written.
+#[derive(Debug)]
+pub struct Exported {
+    /// Steps of training in the weights.
+    pub step: u64,
+    /// File size in bytes.
+    pub bytes: u64,
+    /// Short hash of the file, as in share links.
+    pub short_hash: String,
+}
+
+/// Exports `run`'s EMA weights to `out` in `dtype`, with metadata and a golden fingerprint
+/// computed from the weights exactly as stored (after rounding to `dtype`).
+pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> Result<Exported> {
+    let config = train::read_run_config(run)?;
+    let restored = checkpoint::load_newest(
+        &run.join("checkpoints"),
+        || config.model.init(device),
+        train::optimizer(),
+        device,
+    )?
+    .with_context(|| format!("no usable checkpoint in {}", run.join("checkpoints").display()))?;
+    let training = TrainingInfo {
+        steps: restored.state.step,
+        images_seen: restored.state.images_seen,
+        ema_decay: config.ema_decay,
+        parent: config.parent.clone(),
+    };
+    let mut metadata = WeightsMetadata::new(
+        config.model.clone(),
+        config.schedule,
+        config.dataset.clone(),
+        training,
+    );
+    // Round to the stored precision first, so the fingerprint describes the file's weights.
+    let rounded = load_from_bytes(&save_to_bytes(&restored.ema, &metadata, dtype)?, device)?.model;
+    metadata.fingerprint = Some(Fingerprint::compute(&rounded, &metadata, device)?);
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    save_to_file(out, &rounded, &metadata, dtype)?;
+    let bytes = std::fs::read(out).with_context(|| format!("reading back {}", out.display()))?;
+    Ok(Exported {
+        step: restored.state.step,
+        bytes: bytes.len() as u64,
+        short_hash: ddpm_avatars::weights::short_hash(&bytes),
+    })
+}

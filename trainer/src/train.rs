@@ -1,0 +1,285 @@
+//! The training loop: L_simple (Ho et al. 2020, eq. 14 / Algorithm 1) with AdamW, linear
+//! warm-up, global-norm gradient clipping and an EMA of the weights; checkpoints, sample
+//! grids and a loss curve in the run folder; stops by step count, wall clock or Ctrl-C.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use ddpm_avatars::weights::DatasetInfo;
+use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNet, UNetConfig};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint;
+use crate::clip::clip_global_norm;
+use crate::data::ImageDataset;
+use crate::ema::Ema;
+use crate::progress::Progress;
+use crate::report;
+
+/// Everything that defines a run; written to `RUN/run.json` when the run starts and read
+/// back by `--resume` and `export`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// The U-Net.
+    pub model: UNetConfig,
+    /// The noise schedule.
+    pub schedule: ScheduleConfig,
+    /// Training images folder.
+    pub data: PathBuf,
+    /// Dataset name and licence, copied into exported weights.
+    pub dataset: DatasetInfo,
+    /// Images per optimiser step (128 in the paper).
+    pub batch_size: usize,
+    /// Peak learning rate (2e-4 in the paper).
+    pub learning_rate: f64,
+    /// Steps of linear warm-up from 0 to the peak rate.
+    pub warmup_steps: u64,
+    /// Global gradient-norm limit (1.0 in the paper).
+    pub grad_clip: f32,
+    /// EMA decay (0.9999 in the paper).
+    pub ema_decay: f64,
+    /// Seed of the batch order, timesteps, noise and dropout.
+    pub seed: u64,
+    /// Checkpoint, sample grid and loss curve every this many steps.
+    pub checkpoint_every: u64,
+    /// A log line every this many steps.
+    pub log_every: u64,
+    /// Short hash of the weights file this run started from (`--init-from`).
+    pub parent: Option<String>,
+    /// Steps and images already in the parent's weights.
+    pub parent_steps: u64,
+    /// Images seen by the parent.
+    pub parent_images: u64,
+}
+
+/// When to stop (whichever comes first).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StopRule {
+    /// Stop once this many steps (in total, across resumes) are done.
+    pub max_steps: Option<u64>,
+    /// Stop after this much wall-clock time in this invocation.
+    pub max_duration: Option<Duration>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Steps done in total.
+    pub step: u64,
+    /// Why it stopped.
+    pub reason: String,
+    /// Loss of the first step of this invocation, and of the last.
+    pub first_loss: Option<f32>,
+    /// Loss of the last step.
+    pub last_loss: Option<f32>,
+}
+
+/// What the training loop needs besides the config.
+pub struct Session<'a> {
+    /// Run folder.
+    pub run: &'a Path,
+    /// Training device (autodiff is added here).
+    pub device: Device,
+    /// The images.
+    pub dataset: &'a ImageDataset,
+    /// When to stop.
+    pub stop: StopRule,
+    /// Set from outside (Ctrl-C) to stop after the current step.
+    pub interrupted: Arc<AtomicBool>,
+    /// Continue from the newest valid checkpoint.
+    pub resume: bool,
+    /// Weights to start from (`--init-from`), already validated.
+    pub init_from: Option<UNet>,
+    /// Draw a progress bar (a TTY) or only log lines.
+    pub progress_bar: bool,
+}
+
+/// The paper's Adam settings (beta 0.9 / 0.999, eps 1e-8, no weight decay), set explicitly
+/// because burn's AdamW defaults differ (eps 1e-5, weight decay 1e-4).
+pub fn optimizer() -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.0)
+        .init()
+}
+
+/// Learning rate at 0-based `step`: linear warm-up to the peak, then constant (the paper).
+pub fn learning_rate(config: &RunConfig, step: u64) -> f64 {
+    if config.warmup_steps == 0 {
+        return config.learning_rate;
+    }
+    config.learning_rate * ((step + 1) as f64 / config.warmup_steps as f64).min(1.0)
+}
+
+/// A per-step seed for burn's generator (noise and dropout) and the timestep draw.
+fn step_seed(seed: u64, step: u64) -> u64 {
+    // SplitMix64 finaliser: neighbouring steps get unrelated seeds.
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Uniform timesteps `t ~ U{0, .., T-1}` for one step (Algorithm 1, line 3).
+fn draw_timesteps(seed: u64, step: u64, batch: usize, total: usize) -> Vec<usize> {
+    let mut rng = ChaCha8Rng::seed_from_u64(step_seed(seed, step));
+    (0..batch).map(|_| (rng.next_u64() % total as u64) as usize).collect()
+}
+
+/// One optimiser step of L_simple. Returns the updated model and the loss (read back, so
+/// a non-finite value stops the run before it reaches the weights).
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    model: UNet,
+    optimizer: &mut ModuleOptimizer,
+    schedule: &NoiseSchedule,
+    config: &RunConfig,
+    dataset: &ImageDataset,
+    step: u64,
+    device: &Device,
+) -> Result<(UNet, f32)> {
+    device.seed(step_seed(config.seed, step));
+    let size = dataset.image_size();
+    let batch = dataset.batch(config.seed, step, config.batch_size);
+    let shape = [config.batch_size, 3, size, size];
+    let x0 = Tensor::<4>::from_data(TensorData::new(batch.values, shape), device);
+    let timesteps = draw_timesteps(config.seed, step, config.batch_size, schedule.timesteps());
+    let noise = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
+    let x_t = schedule.q_sample(x0, &timesteps, noise.clone());
+    let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
+    let t = Tensor::<1>::from_data(TensorData::new(t, [config.batch_size]), device);
+    // L_simple = || eps - eps_theta(x_t, t) ||^2, averaged over pixels and batch (eq. 14).
+    let loss = (model.forward(x_t, t) - noise).square().mean();
+    let loss_value: f32 = loss.clone().into_scalar();
+    if !loss_value.is_finite() {
+        bail!("the loss became {loss_value} at step {}; the weights were not updated", step + 1);
+    }
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    clip_global_norm(&model, &mut grads, config.grad_clip);
+    let model = optimizer.step(learning_rate(config, step), model, grads);
+    Ok((model, loss_value))
+}
+
+/// Trains until the stop rule, Ctrl-C or an error; checkpoints at the end in every case
+/// except a non-finite loss (which keeps the last good checkpoint).
+pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
+    let device = session.device.clone().autodiff();
+    let schedule = NoiseSchedule::new(config.schedule);
+    let checkpoints = session.run.join("checkpoints");
+    let fresh_model = || config.model.init(&device);
+
+    device.seed(config.seed);
+    let (mut model, mut ema, mut optimizer, mut step, mut images_seen) = if session.resume {
+        let restored = checkpoint::load_newest(&checkpoints, fresh_model, optimizer(), &device)?
+            .with_context(|| {
+                format!("--resume: no usable checkpoint in {}", checkpoints.display())
+            })?;
+        println!("resuming from {} (step {})", restored.path.display(), restored.state.step);
+        let ema = Ema { model: restored.ema, decay: config.ema_decay };
+        (restored.model, ema, restored.optimizer, restored.state.step, restored.state.images_seen)
+    } else {
+        let model = match session.init_from {
+            Some(weights) => weights.fork(&device),
+            None => fresh_model(),
+        };
+        let ema = Ema::new(&model, config.ema_decay);
+        (model, ema, optimizer(), config.parent_steps, config.parent_images)
+    };
+
+    let mut metrics = report::Metrics::load(session.run, step)?;
+    let started = Instant::now();
+    let mut progress =
+        Progress::new(session.progress_bar, step, session.stop.max_steps, session.run)?;
+    let (mut first_loss, mut last_loss) = (None, None);
+    let mut last_saved = step;
+    let reason = loop {
+        if session.stop.max_steps.is_some_and(|max| step >= max) {
+            break format!("reached {step} steps");
+        }
+        if session.stop.max_duration.is_some_and(|max| started.elapsed() >= max) {
+            break format!(
+                "wall-clock limit reached after {:.1} min",
+                started.elapsed().as_secs_f64() / 60.0
+            );
+        }
+        if session.interrupted.load(Ordering::SeqCst) {
+            break "interrupted".to_string();
+        }
+        let (updated, loss) =
+            train_step(model, &mut optimizer, &schedule, config, session.dataset, step, &device)
+                .inspect_err(|_| progress.abandon())?;
+        model = updated;
+        ema.update(&model, step);
+        step += 1;
+        images_seen += config.batch_size as u64;
+        first_loss.get_or_insert(loss);
+        last_loss = Some(loss);
+        metrics.push(step, loss, learning_rate(config, step - 1));
+        progress.step(step, loss, config.batch_size, step % config.log_every == 0)?;
+        if step % config.checkpoint_every == 0 {
+            save_everything(
+                session.run,
+                config,
+                &model,
+                &ema,
+                &optimizer,
+                (step, images_seen),
+                &metrics,
+            )?;
+            last_saved = step;
+        }
+    };
+    if step != last_saved || !checkpoints.exists() {
+        save_everything(
+            session.run,
+            config,
+            &model,
+            &ema,
+            &optimizer,
+            (step, images_seen),
+            &metrics,
+        )?;
+    }
+    progress.finish(&reason)?;
+    Ok(Outcome { step, reason, first_loss, last_loss })
+}
+
+fn save_everything(
+    run: &Path,
+    config: &RunConfig,
+    model: &UNet,
+    ema: &Ema,
+    optimizer: &ModuleOptimizer,
+    (step, images_seen): (u64, u64),
+    metrics: &report::Metrics,
+) -> Result<()> {
+    checkpoint::save(&run.join("checkpoints"), model, &ema.model, optimizer, step, images_seen)?;
+    metrics.save(run)?;
+    let grid = run.join("samples").join(format!("step-{step:09}.png"));
+    report::sample_grid(&ema.model, &config.model, config.schedule, &grid)?;
+    report::loss_curve(metrics, &run.join("loss.png"))
+}
+
+/// Reads `RUN/run.json`.
+pub fn read_run_config(run: &Path) -> Result<RunConfig> {
+    let path = run.join("run.json");
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("reading {} (is this a run folder?)", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+/// Writes `RUN/run.json` atomically.
+pub fn write_run_config(run: &Path, config: &RunConfig) -> Result<()> {
+    std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
+    report::write_atomically(&run.join("run.json"), &serde_json::to_vec_pretty(config)?)
+}
