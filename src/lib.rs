@@ -18,3 +18,6 @@ pub mod weights;
 pub use model::{UNet, UNetConfig};
 pub use sampler::{Sampler, SamplerConfig, SamplerKind};
 pub use schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
+
+#[cfg(target_arch = "wasm32")]
+pub mod web;

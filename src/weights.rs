@@ -275,6 +275,22 @@ pub fn save_to_file(
     std::fs::rename(&temporary, path).map_err(io)
 }
 
+/// Publishes `model`: rounds it to `dtype`, records the golden fingerprint of the rounded
+/// weights (what every loader will compute) in `metadata`, and writes the file atomically.
+/// Returns the metadata as written. Native only (reads tensors back synchronously).
+pub fn export_to_file(
+    path: &std::path::Path,
+    model: &UNet,
+    mut metadata: WeightsMetadata,
+    dtype: StorageDtype,
+    device: &Device,
+) -> Result<WeightsMetadata, WeightsError> {
+    let rounded = load_from_bytes(&save_to_bytes(model, &metadata, dtype)?, device)?.model;
+    metadata.fingerprint = Some(Fingerprint::compute(&rounded, &metadata, device)?);
+    save_to_file(path, &rounded, &metadata, dtype)?;
+    Ok(metadata)
+}
+
 /// Reads and validates a weights file from disk, building the model on `device`.
 pub fn load_from_file(
     path: &std::path::Path,

@@ -327,3 +327,37 @@ impl UNet {
         self.conv_out.forward(silu(self.norm_out.forward(h)))
     }
 }
+
+/// Adds seeded Gaussian noise with standard deviation `scale` to every parameter, drawn from
+/// the crate's own noise generator. An untrained U-Net predicts exactly zero (its output layers
+/// start at zero); a perturbed one computes something that depends on every weight, which
+/// tests and demo weights need.
+pub fn perturbed(model: UNet, seed: u64, scale: f32) -> UNet {
+    model.map(&mut Perturb { seed, scale, counter: 0 })
+}
+
+struct Perturb {
+    seed: u64,
+    scale: f32,
+    counter: u32,
+}
+
+impl burn::module::ModuleMapper for Perturb {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        self.counter += 1;
+        let (seed, scale, stream) =
+            (self.seed, self.scale, crate::noise::NoiseStream::Aux(self.counter));
+        param.map(|tensor| {
+            let shape = tensor.shape();
+            let noise = crate::noise::standard_normal(seed, stream, shape.num_elements());
+            let noise = Tensor::<D>::from_data(
+                burn::tensor::TensorData::new(noise, shape),
+                &tensor.device(),
+            );
+            tensor + noise * scale
+        })
+    }
+}

@@ -1,36 +1,14 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use burn::module::{Module, ModuleMapper, Param};
 use burn::store::{ModuleSnapshot, bridge};
-use burn::tensor::{Device, Tensor, TensorData};
-use ddpm_avatars::noise::{NoiseStream, standard_normal};
+use burn::tensor::{Device, Tensor};
+use ddpm_avatars::model::perturbed;
 use ddpm_avatars::{UNet, UNetConfig};
-
-/// Adds seeded N(0, scale^2) noise to every parameter, so that zero-initialised output layers
-/// no longer make the model predict exactly zero.
-struct Perturb {
-    seed: u64,
-    scale: f32,
-    counter: u32,
-}
-
-impl ModuleMapper for Perturb {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        self.counter += 1;
-        let (seed, scale, counter) = (self.seed, self.scale, self.counter);
-        param.map(|tensor| {
-            let shape = tensor.shape();
-            let noise = standard_normal(seed, NoiseStream::Aux(counter), shape.num_elements());
-            let noise = Tensor::<D>::from_data(TensorData::new(noise, shape), &tensor.device());
-            tensor + noise * scale
-        })
-    }
-}
 
 /// The tiny U-Net with every weight perturbed: a model whose outputs depend on everything.
 pub fn perturbed_tiny_unet(seed: u64, device: &Device) -> UNet {
-    UNetConfig::tiny().init(device).map(&mut Perturb { seed, scale: 0.05, counter: 0 })
+    perturbed(UNetConfig::tiny().init(device), seed, 0.05)
 }
 
 /// Every parameter of `model` as (name, shape, values), sorted by name.

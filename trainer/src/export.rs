@@ -4,10 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use ddpm_avatars::weights::{
-    Fingerprint, StorageDtype, TrainingInfo, WeightsMetadata, load_from_bytes, save_to_bytes,
-    save_to_file,
-};
+use ddpm_avatars::weights::{StorageDtype, TrainingInfo, WeightsMetadata, export_to_file};
 
 use crate::{checkpoint, train};
 
@@ -39,20 +36,18 @@ pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> R
         ema_decay: config.ema_decay,
         parent: config.parent.clone(),
     };
-    let mut metadata = WeightsMetadata::new(
+    let metadata = WeightsMetadata::new(
         config.model.clone(),
         config.schedule,
         config.dataset.clone(),
         training,
     );
-    // Round to the stored precision first, so the fingerprint describes the file's weights.
-    let rounded = load_from_bytes(&save_to_bytes(&restored.ema, &metadata, dtype)?, device)?.model;
-    metadata.fingerprint = Some(Fingerprint::compute(&rounded, &metadata, device)?);
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    save_to_file(out, &rounded, &metadata, dtype)?;
+    // Rounded to the stored precision first, so the fingerprint describes the file's weights.
+    export_to_file(out, &restored.ema, metadata, dtype, device)?;
     let bytes = std::fs::read(out).with_context(|| format!("reading back {}", out.display()))?;
     Ok(Exported {
         step: restored.state.step,

@@ -170,7 +170,7 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     let output = trainer(
         &with(
             &diverging,
-            &["--steps", "40", "--lr", "1e12", "--warmup", "0", "--checkpoint-every", "1"],
+            &["--steps", "40", "--lr", "1e30", "--warmup", "0", "--checkpoint-every", "1"],
         )
         .iter()
         .map(String::as_str)

@@ -1,0 +1,165 @@
+// The page in a real browser (Debian chromium via playwright-core): WebGPU (SwiftShader) and
+// CPU fallback runs, reproducible share links, agreement across backends, bad weights URLs.
+// Needs `make pkg` (www/pkg) and target/e2e/tiny.safetensors (`cargo run --example tiny_weights`).
+
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { serve } from './server.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const tinyWeights = join(root, 'target/e2e/tiny.safetensors');
+const garbageWeights = join(root, 'target/e2e/garbage.safetensors');
+const RUN_HASH = '#seed=5&batch=1&sampler=ddim&steps=4&clip=1';
+const TINY = '?weights=/test/tiny.safetensors';
+// Largest mean absolute difference (in 0..255 pixel units) allowed between the WebGPU and the
+// CPU result of the same run: float summation order differs between the backends.
+const CROSS_BACKEND_TOLERANCE = 2;
+
+let server;
+const finals = {};
+
+before(async () => {
+  assert.ok(existsSync(join(root, 'www/pkg/ddpm_avatars.js')), 'build the page first: make pkg');
+  assert.ok(existsSync(tinyWeights), 'make the test weights first: cargo run --example tiny_weights');
+  writeFileSync(garbageWeights, 'this is an HTML error page, not a safetensors file');
+  // The tiny weights also stand in for the default weights, so "falls back to the default"
+  // is tested without the 18 MB published file.
+  server = await serve(root, {
+    '/test/tiny.safetensors': tinyWeights,
+    '/test/garbage.safetensors': garbageWeights,
+    '/www/weights/avatars-64.safetensors': tinyWeights,
+  });
+});
+
+after(async () => {
+  await server?.close();
+});
+
+async function launch(webgpu) {
+  const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
+}
+
+/** Opens the page, recording the canvas after every drawn frame and every page/console error. */
+async function open(browser, path) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    // A 404 for a deliberately bad URL is logged by the browser itself; the page must explain it.
+    if (message.type() === 'error' && !message.text().includes('Failed to load resource')) {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  await page.addInitScript(() => {
+    window.__frames = [];
+    window.addEventListener('ddpm:frame', (event) => {
+      const canvas = document.getElementById('canvas');
+      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
+    });
+  });
+  await page.goto(`${server.url}/index.html${path}`);
+  return { page, problems };
+}
+
+async function settle(page, states = ['done', 'error']) {
+  await page.waitForFunction((wanted) => wanted.includes(document.body.dataset.state), states, { timeout: 240_000 });
+  return page.evaluate(() => document.body.dataset.state);
+}
+
+async function finishedRun(webgpu) {
+  const browser = await launch(webgpu);
+  try {
+    const { page, problems } = await open(browser, TINY + RUN_HASH);
+    assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
+    const backend = await page.locator('#backend').getAttribute('data-backend');
+    const frames = await page.evaluate(() => window.__frames);
+    assert.deepEqual(problems, []);
+    return { backend, frames };
+  } finally {
+    await browser.close();
+  }
+}
+
+function meanAbsDiff(a, b) {
+  assert.equal(a.length, b.length);
+  let total = 0;
+  for (let i = 0; i < a.length; i += 1) total += Math.abs(a[i] - b[i]);
+  return total / a.length;
+}
+
+function assertEveryStepChangesThePicture(frames) {
+  assert.deepEqual(frames.map((f) => f.step), [0, 1, 2, 3, 4], 'x_T and each of the 4 steps are drawn');
+  for (let i = 1; i < frames.length; i += 1) {
+    assert.ok(meanAbsDiff(frames[i - 1].pixels, frames[i].pixels) > 0.5, `step ${i} left the canvas unchanged`);
+  }
+}
+
+test('WebGPU path: DDIM 4 steps on the WebGPU backend, every step drawn', async () => {
+  const { backend, frames } = await finishedRun(true);
+  assert.equal(backend, 'webgpu-f32');
+  assertEveryStepChangesThePicture(frames);
+  finals.webgpu = frames.at(-1).pixels;
+});
+
+test('CPU fallback: without WebGPU the same run completes on the CPU backend', async () => {
+  const { backend, frames } = await finishedRun(false);
+  assert.equal(backend, 'cpu');
+  assertEveryStepChangesThePicture(frames);
+  finals.cpu = frames.at(-1).pixels;
+});
+
+test('WebGPU and CPU agree on the final image', () => {
+  assert.ok(finals.webgpu && finals.cpu, 'both runs finished');
+  const difference = meanAbsDiff(finals.webgpu, finals.cpu);
+  assert.ok(difference < CROSS_BACKEND_TOLERANCE, `mean abs diff ${difference} >= ${CROSS_BACKEND_TOLERANCE}/255`);
+});
+
+test('the same share link opened twice gives identical pixels', async () => {
+  const browser = await launch(false);
+  try {
+    const results = [];
+    for (let i = 0; i < 2; i += 1) {
+      const { page, problems } = await open(browser, `${TINY}#seed=123&batch=4&sampler=ddim&steps=3&clip=1`);
+      assert.equal(await settle(page), 'done');
+      assert.equal(await page.inputValue('#seed'), '123', 'the link restores the controls');
+      assert.equal(await page.inputValue('#batch'), '4');
+      results.push((await page.evaluate(() => window.__frames)).at(-1).pixels);
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+    assert.deepEqual(results[0], results[1]);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('bad weights URLs are explained and the default weights stay usable', async () => {
+  const browser = await launch(false);
+  try {
+    for (const [url, expected] of [['/test/missing.safetensors', '404'], ['/test/garbage.safetensors', 'safetensors']]) {
+      const { page, problems } = await open(browser, `?weights=${url}`);
+      assert.equal(await settle(page, ['ready', 'error']), 'ready');
+      const message = await page.locator('#error').textContent();
+      assert.ok(message.includes(url) && message.includes(expected), message);
+      assert.ok(message.includes('default'), message);
+      await page.selectOption('#sampler', 'ddim');
+      await page.fill('#steps', '10');
+      await page.click('#generate');
+      assert.equal(await settle(page), 'done', 'the default weights still generate');
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+});

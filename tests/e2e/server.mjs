@@ -1,0 +1,39 @@
+// A minimal static file server for the browser tests: serves the repository root on
+// 127.0.0.1, with optional path overrides (e.g. the test weights at the default URL).
+
+import { createServer } from 'node:http';
+import { readFile } from 'node:fs/promises';
+import { extname, join, normalize } from 'node:path';
+
+const TYPES = {
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.wasm': 'application/wasm', '.json': 'application/json', '.png': 'image/png',
+  '.safetensors': 'application/octet-stream',
+};
+
+/** Starts serving `root`; `overrides` maps URL paths to files. Resolves to {url, close}. */
+export function serve(root, overrides = {}) {
+  const server = createServer(async (request, response) => {
+    const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    const file = overrides[path] ?? join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
+    try {
+      const body = await readFile(path.endsWith('/') ? join(file, 'index.html') : file);
+      response.writeHead(200, {
+        'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'Content-Length': body.length,
+        'Cache-Control': 'no-store',
+      });
+      response.end(body);
+    } catch {
+      response.writeHead(404, { 'Content-Type': 'text/plain' });
+      response.end('not found');
+    }
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      resolve({ url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(done)) });
+    });
+  });
+}

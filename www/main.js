@@ -1,0 +1,392 @@
+// The page's controller: loads the weights into the wasm Generator, runs the reverse process
+// one step at a time without freezing the page, draws every (k-th) step, and keeps the
+// share link in the URL hash. All model logic lives in the Rust crate (src/web.rs).
+
+import init, { Generator } from './pkg/ddpm_avatars.js';
+import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
+import { decodeShare, encodeShare } from './share.js';
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  canvas: $('canvas'), progress: $('progress'), status: $('status'), timing: $('timing'),
+  generate: $('generate'), pause: $('pause'), stop: $('stop'), batch: $('batch'),
+  sampler: $('sampler'), steps: $('steps'), stepsLabel: $('steps-label'), seed: $('seed'),
+  dice: $('dice'), clip: $('clip'), every: $('every'), showX0: $('show-x0'),
+  downloadWhat: $('download-what'), download: $('download'), share: $('share'),
+  backend: $('backend'), cpuHint: $('cpu-hint'), cpuEta: $('cpu-eta'),
+  switchDdim: $('switch-ddim'), notice: $('notice'), error: $('error'),
+  weightsInfo: $('weights-info'), weightsUrl: $('weights-url'),
+};
+
+const run = {
+  generator: null,
+  active: false,
+  paused: false,
+  stopRequested: false,
+  finished: null, // promise of the running loop
+  resume: null, // resolves a pause
+  stepMillis: [],
+  settings: null,
+  lastFrame: null,
+};
+
+// ---------- small helpers ----------
+
+function setPageState(name) {
+  document.body.dataset.state = name;
+}
+
+function setStatus(text) {
+  ui.status.textContent = text;
+}
+
+function showError(text) {
+  ui.error.textContent = text;
+  ui.error.hidden = !text;
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text;
+  ui.notice.hidden = !text;
+}
+
+function nextAnimationFrame() {
+  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
+}
+
+function errorText(error) {
+  return error instanceof Error ? error.message : String(error);
+}
+
+async function webgpuAdapterAvailable() {
+  if (new URLSearchParams(location.search).get('backend') === 'cpu') return false;
+  if (!('gpu' in navigator)) return false;
+  try {
+    return Boolean(await navigator.gpu.requestAdapter());
+  } catch {
+    return false;
+  }
+}
+
+// ---------- weights ----------
+
+async function loadGenerator(url, useWebgpu) {
+  setStatus(`Downloading weights ${url}…`);
+  ui.progress.removeAttribute('value');
+  const bytes = await fetchWeights(url, (fraction, detail) => {
+    ui.progress.value = fraction;
+    setStatus(`Downloading weights: ${detail}`);
+  });
+  setStatus('Checking the weights…');
+  const generator = await Generator.create(bytes, useWebgpu);
+  return generator;
+}
+
+function describeWeights(generator, url) {
+  ui.weightsUrl.textContent = url;
+  try {
+    const meta = JSON.parse(generator.metadataJson);
+    const size = meta.image.size;
+    ui.weightsInfo.textContent = `Model: ${size}x${size} U-Net trained ${meta.training.steps} steps on `
+      + `${meta.dataset.name} (${meta.dataset.licence}). Weights ${generator.weightsHash}.`;
+  } catch {
+    ui.weightsInfo.textContent = `Weights ${generator.weightsHash}.`;
+  }
+  const backend = generator.backend === 'cpu'
+    ? 'Running on the CPU (no WebGPU adapter): slower, same avatars.'
+    : 'Running on your GPU with WebGPU (f32).';
+  ui.backend.textContent = backend;
+  ui.backend.dataset.backend = generator.backend;
+}
+
+// ---------- settings and share link ----------
+
+function readSettings() {
+  const sampler = ui.sampler.value;
+  const steps = sampler === 'ddpm' ? run.generator.timesteps : clampSteps(Number(ui.steps.value));
+  return {
+    seed: Math.max(0, Math.floor(Number(ui.seed.value) || 0)),
+    batch: Number(ui.batch.value),
+    sampler,
+    steps,
+    clip: ui.clip.checked,
+  };
+}
+
+function clampSteps(steps) {
+  const max = run.generator ? run.generator.timesteps : 1000;
+  return Number.isFinite(steps) ? Math.min(max, Math.max(1, Math.round(steps))) : 50;
+}
+
+function applySettings(settings) {
+  ui.seed.value = String(settings.seed);
+  ui.batch.value = String(settings.batch);
+  ui.sampler.value = settings.sampler;
+  ui.steps.value = String(settings.steps);
+  ui.clip.checked = settings.clip;
+  updateStepsVisibility();
+}
+
+function updateStepsVisibility() {
+  ui.stepsLabel.hidden = ui.sampler.value !== 'ddim';
+}
+
+function shareLink(settings) {
+  return `${location.origin}${location.pathname}${location.search}${encodeShare(settings, run.generator.weightsHash)}`;
+}
+
+// ---------- drawing ----------
+
+function draw(frame) {
+  const pixels = ui.showX0.checked && frame.x0 ? frame.x0 : frame.rgba;
+  if (ui.canvas.width !== frame.width || ui.canvas.height !== frame.height) {
+    ui.canvas.width = frame.width;
+    ui.canvas.height = frame.height;
+  }
+  ui.canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pixels), frame.width, frame.height), 0, 0);
+  run.lastFrame = frame;
+  window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, timestep: frame.timestep } }));
+  ui.progress.value = frame.total ? frame.step / frame.total : 0;
+  const what = ui.showX0.checked && frame.x0 ? 'predicted x₀' : 'x_t';
+  setStatus(frame.done
+    ? `Done: ${frame.total} steps.`
+    : `Step ${frame.step} of ${frame.total} · t = ${frame.timestep} · showing ${what}`);
+}
+
+function updateTiming(frame) {
+  const recent = run.stepMillis.slice(-20);
+  if (!recent.length) return;
+  const average = recent.reduce((a, b) => a + b, 0) / recent.length;
+  const remaining = (frame.total - frame.step) * average;
+  ui.timing.textContent = `${average.toFixed(1)} ms/step · ETA ${formatDuration(remaining)}`;
+  if (run.generator.backend === 'cpu' && run.settings.steps > 100) {
+    ui.cpuEta.textContent = `this run needs about ${formatDuration(frame.total * average)} in all.`;
+    ui.cpuHint.hidden = false;
+  }
+}
+
+function formatDuration(millis) {
+  const seconds = Math.round(millis / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes} min ${seconds % 60} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+// ---------- the reverse-process loop ----------
+
+async function stopRun() {
+  if (!run.active) return;
+  run.stopRequested = true;
+  if (run.resume) run.resume();
+  await run.finished;
+}
+
+async function generate() {
+  await stopRun();
+  showError('');
+  const settings = readSettings();
+  try {
+    run.generator.start(settings.seed, settings.batch, settings.sampler, settings.steps, settings.clip, 0);
+  } catch (error) {
+    showError(`Cannot start: ${errorText(error)}`);
+    return;
+  }
+  history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash));
+  run.settings = settings;
+  run.active = true;
+  run.paused = false;
+  run.stopRequested = false;
+  run.stepMillis = [];
+  updateDownloadChoices(settings.batch);
+  setControls();
+  setPageState('running');
+  run.finished = loop(settings);
+  await run.finished;
+}
+
+async function loop(settings) {
+  const every = Number(ui.every.value) || 1;
+  try {
+    draw(await run.generator.preview());
+    await nextAnimationFrame();
+    for (let step = 1; step <= settings.steps; step += 1) {
+      if (run.stopRequested) break;
+      if (run.paused) {
+        setPageState('paused');
+        await new Promise((resolve) => { run.resume = resolve; });
+        run.resume = null;
+        if (run.stopRequested) break;
+        setPageState('running');
+      }
+      const shouldDraw = step % every === 0 || step === settings.steps;
+      const started = performance.now();
+      const frame = await run.generator.step(shouldDraw, shouldDraw && ui.showX0.checked);
+      run.stepMillis.push(performance.now() - started);
+      if (shouldDraw) draw(frame);
+      updateTiming(frame);
+      // Give the browser a frame to paint and handle input between steps.
+      await nextAnimationFrame();
+    }
+    setPageState(run.stopRequested ? 'stopped' : 'done');
+    if (run.stopRequested) setStatus('Stopped.');
+  } catch (error) {
+    showError(`Generation failed: ${errorText(error)}`);
+    setPageState('error');
+  } finally {
+    run.active = false;
+    setControls();
+  }
+}
+
+function togglePause() {
+  if (!run.active) return;
+  run.paused = !run.paused;
+  if (!run.paused && run.resume) run.resume();
+  setControls();
+}
+
+function setControls() {
+  const ready = Boolean(run.generator);
+  ui.generate.disabled = !ready;
+  ui.pause.disabled = !run.active;
+  ui.stop.disabled = !run.active;
+  ui.pause.textContent = run.paused ? 'Resume' : 'Pause';
+  ui.download.disabled = !run.lastFrame;
+  ui.share.disabled = !ready;
+}
+
+// ---------- downloads ----------
+
+function updateDownloadChoices(batch) {
+  ui.downloadWhat.replaceChildren(new Option('the grid', 'grid'));
+  for (let i = 0; i < batch; i += 1) {
+    ui.downloadWhat.append(new Option(`avatar ${i + 1} (seed ${run.settings.seed + i})`, String(i)));
+  }
+}
+
+function download() {
+  const frame = run.lastFrame;
+  if (!frame) return;
+  const choice = ui.downloadWhat.value;
+  const size = run.generator.imageSize;
+  const columns = Math.ceil(Math.sqrt(run.settings.batch));
+  let [x, y, width, height] = [0, 0, frame.width, frame.height];
+  let name = `ddpm-avatars-seed${run.settings.seed}-x${run.settings.batch}.png`;
+  if (choice !== 'grid') {
+    const index = Number(choice);
+    [x, y, width, height] = [(index % columns) * (size + 2), Math.floor(index / columns) * (size + 2), size, size];
+    name = `ddpm-avatar-seed${run.settings.seed + index}.png`;
+  }
+  const scale = Math.max(1, Math.floor(512 / Math.max(width, height)));
+  const out = document.createElement('canvas');
+  out.width = width * scale;
+  out.height = height * scale;
+  const context = out.getContext('2d');
+  context.imageSmoothingEnabled = false;
+  context.drawImage(ui.canvas, x, y, width, height, 0, 0, out.width, out.height);
+  out.toBlob((blob) => {
+    if (!blob) return;
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(blob);
+    link.download = name;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 1000);
+  }, 'image/png');
+}
+
+async function copyShareLink() {
+  const link = shareLink(readSettings());
+  try {
+    await navigator.clipboard.writeText(link);
+    showNotice('Share link copied. Whoever opens it gets these exact avatars.');
+  } catch {
+    showNotice(`Share link: ${link}`);
+  }
+}
+
+// ---------- wiring ----------
+
+function wireControls() {
+  ui.generate.addEventListener('click', () => generate());
+  ui.pause.addEventListener('click', togglePause);
+  ui.stop.addEventListener('click', () => stopRun());
+  ui.dice.addEventListener('click', () => {
+    ui.seed.value = String(Math.floor(Math.random() * 1_000_000));
+  });
+  ui.sampler.addEventListener('change', updateStepsVisibility);
+  ui.download.addEventListener('click', download);
+  ui.share.addEventListener('click', copyShareLink);
+  ui.switchDdim.addEventListener('click', () => {
+    ui.sampler.value = 'ddim';
+    ui.steps.value = '50';
+    updateStepsVisibility();
+    ui.cpuHint.hidden = true;
+    generate();
+  });
+  ui.showX0.addEventListener('change', () => { if (run.lastFrame && !run.active) draw(run.lastFrame); });
+  document.addEventListener('keydown', (event) => {
+    const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement?.tagName);
+    if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.code === 'Space') {
+      event.preventDefault();
+      togglePause();
+    } else if (event.key === 'g' || event.key === 'G') {
+      generate();
+    }
+  });
+  window.addEventListener('hashchange', () => restoreFromHash(true));
+}
+
+function restoreFromHash(start) {
+  const shared = decodeShare(location.hash);
+  if (!shared) return false;
+  applySettings(shared);
+  if (shared.weightsHash && shared.weightsHash !== run.generator.weightsHash) {
+    showNotice(`This link was made with other weights (${shared.weightsHash}); these are `
+      + `${run.generator.weightsHash}, so the avatars will differ.`);
+  }
+  if (start) generate();
+  return true;
+}
+
+async function main() {
+  setPageState('loading');
+  wireControls();
+  updateStepsVisibility();
+  try {
+    await init();
+  } catch (error) {
+    showError(`The WebAssembly module failed to load: ${errorText(error)}`);
+    setPageState('error');
+    return;
+  }
+  const useWebgpu = await webgpuAdapterAvailable();
+  const requested = new URLSearchParams(location.search).get('weights');
+  const candidates = requested ? [requested, DEFAULT_WEIGHTS] : [DEFAULT_WEIGHTS];
+  for (const url of candidates) {
+    try {
+      run.generator = await loadGenerator(url, useWebgpu);
+      describeWeights(run.generator, url);
+      break;
+    } catch (error) {
+      const fallback = url === requested ? ' Falling back to the default weights.' : '';
+      showError(`The weights at ${url} could not be used: ${errorText(error)}.${fallback}`);
+    }
+  }
+  if (!run.generator) {
+    setStatus('No usable weights.');
+    setPageState('error');
+    return;
+  }
+  ui.progress.value = 0;
+  setStatus('Ready: press Generate (or G).');
+  setControls();
+  setPageState('ready');
+  const mismatch = await run.generator.checkFingerprint().catch(() => -1);
+  if (mismatch > 0.05) {
+    showNotice(`This device computes slightly different numbers from the trainer (fingerprint off by ${mismatch.toFixed(3)}).`);
+  }
+  restoreFromHash(true);
+}
+
+main();
