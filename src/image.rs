@@ -54,6 +54,21 @@ pub struct Rgba {
     pub pixels: Vec<u8>,
 }
 
+impl Rgba {
+    /// Checks that the pixel buffer holds exactly `width * height` RGBA pixels.
+    pub fn check(&self) -> Result<(), ImageError> {
+        let expected = self.width * self.height * 4;
+        if self.pixels.len() != expected {
+            return Err(ImageError::WrongLength {
+                what: "RGBA pixels",
+                expected,
+                actual: self.pixels.len(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Maps a model value in `[-1, 1]` to a byte, clamping values outside.
 pub fn value_to_byte(value: f32) -> u8 {
     ((value + 1.0) * 127.5).round().clamp(0.0, 255.0) as u8
@@ -108,14 +123,7 @@ pub fn square_columns(batch: usize) -> usize {
 
 /// Converts one RGBA picture to planar `[3, height, width]` values in `[-1, 1]` (alpha dropped).
 pub fn rgba_to_values(rgba: &Rgba) -> Result<Vec<f32>, ImageError> {
-    let expected = rgba.width * rgba.height * 4;
-    if rgba.pixels.len() != expected {
-        return Err(ImageError::WrongLength {
-            what: "RGBA pixels",
-            expected,
-            actual: rgba.pixels.len(),
-        });
-    }
+    rgba.check()?;
     let plane = rgba.width * rgba.height;
     let mut values = vec![0.0; 3 * plane];
     for (index, pixel) in rgba.pixels.chunks_exact(4).enumerate() {
@@ -142,14 +150,7 @@ pub fn upscale_nearest(rgba: &Rgba, factor: usize) -> Rgba {
 
 /// Encodes a picture as PNG bytes.
 pub fn encode_png(rgba: &Rgba) -> Result<Vec<u8>, ImageError> {
-    let expected = rgba.width * rgba.height * 4;
-    if rgba.pixels.len() != expected {
-        return Err(ImageError::WrongLength {
-            what: "RGBA pixels",
-            expected,
-            actual: rgba.pixels.len(),
-        });
-    }
+    rgba.check()?;
     let mut bytes = Vec::new();
     PngEncoder::new(&mut bytes).write_image(
         &rgba.pixels,

@@ -111,6 +111,19 @@ pub struct StepOutput {
     pub added_noise: Tensor<4>,
 }
 
+impl StepOutput {
+    /// Completes a step: `x = mean + added_noise`.
+    fn new(
+        timestep: usize,
+        mean: Tensor<4>,
+        predicted_noise: Tensor<4>,
+        predicted_x0: Tensor<4>,
+        added_noise: Tensor<4>,
+    ) -> Self {
+        Self { timestep, x: mean + added_noise.clone(), predicted_noise, predicted_x0, added_noise }
+    }
+}
+
 /// The state of one reverse process: `x_t` and the timesteps still to go.
 #[derive(Debug, Clone)]
 pub struct Sampler {
@@ -281,13 +294,7 @@ fn ddpm_step(
     } else {
         mean.zeros_like()
     };
-    StepOutput {
-        timestep: t,
-        x: mean + added_noise.clone(),
-        predicted_noise,
-        predicted_x0,
-        added_noise,
-    }
+    StepOutput::new(t, mean, predicted_noise, predicted_x0, added_noise)
 }
 
 /// `eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)`: the noise consistent with `x_0`.
@@ -334,11 +341,5 @@ fn ddim_step(
         x_t_for_mean * x_weight as f32 + predicted_noise.clone() * noise_weight as f32
     };
     let added_noise = if sigma > 0.0 { fresh_noise() * sigma as f32 } else { mean.zeros_like() };
-    StepOutput {
-        timestep: t,
-        x: mean + added_noise.clone(),
-        predicted_noise,
-        predicted_x0,
-        added_noise,
-    }
+    StepOutput::new(t, mean, predicted_noise, predicted_x0, added_noise)
 }

@@ -197,6 +197,14 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
     };
 
     let mut metrics = report::Metrics::load(session.run, step)?;
+    let save = |model: &UNet,
+                ema: &Ema,
+                optimizer: &ModuleOptimizer,
+                step,
+                images_seen,
+                metrics: &_| {
+        save_everything(session.run, config, model, ema, optimizer, (step, images_seen), metrics)
+    };
     let started = Instant::now();
     let mut progress =
         Progress::new(session.progress_bar, step, session.stop.max_steps, session.run)?;
@@ -227,28 +235,12 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
         metrics.push(step, loss, learning_rate(config, step - 1));
         progress.step(step, loss, config.batch_size, step % config.log_every == 0)?;
         if step % config.checkpoint_every == 0 {
-            save_everything(
-                session.run,
-                config,
-                &model,
-                &ema,
-                &optimizer,
-                (step, images_seen),
-                &metrics,
-            )?;
+            save(&model, &ema, &optimizer, step, images_seen, &metrics)?;
             last_saved = step;
         }
     };
     if step != last_saved || !checkpoints.exists() {
-        save_everything(
-            session.run,
-            config,
-            &model,
-            &ema,
-            &optimizer,
-            (step, images_seen),
-            &metrics,
-        )?;
+        save(&model, &ema, &optimizer, step, images_seen, &metrics)?;
     }
     progress.finish(&reason)?;
     Ok(Outcome { step, reason, first_loss, last_loss })
