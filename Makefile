@@ -10,6 +10,9 @@ WASM_BINDGEN_VERSION := 0.2.130
 WASM_FILE := target/$(WASM_TARGET)/wasm-release/ddpm_avatars.wasm
 PKG := www/pkg
 PORT ?= 8000
+# binaryen from npm (pinned in tests/e2e/package.json): Debian's wasm-opt 108 breaks
+# wasm-bindgen's reference-types table ("WebAssembly.Table.set(): Argument 1 is invalid").
+WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
 .PHONY: test serve setup fmt-check clippy rust-test wasm pkg e2e browser-setup data train resume weights bench
@@ -42,18 +45,18 @@ wasm: setup
 ## The page: wasm-bindgen output (+ wasm-opt) in www/pkg.
 pkg: wasm browser-setup
 	wasm-bindgen --target web --no-typescript --out-dir $(PKG) $(WASM_FILE)
-	wasm-opt -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	$(WASM_OPT) -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 		--enable-mutable-globals --enable-reference-types --enable-multivalue \
 		$(PKG)/ddpm_avatars_bg.wasm -o $(PKG)/ddpm_avatars_bg.wasm
 	@echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"
 
-## Tools the page and its browser tests need (pinned wasm-bindgen-cli, binaryen, chromium, npm packages).
+## Tools the page and its browser tests need: pinned wasm-bindgen-cli, Debian chromium, and the
+## npm packages of tests/e2e (playwright-core, binaryen).
 browser-setup: setup
 	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' || \
 		$(CARGO) install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION)
-	@command -v wasm-opt >/dev/null && test -x /usr/bin/chromium || \
-		(apt-get update && apt-get install -y --no-install-recommends binaryen chromium)
-	@cd tests/e2e && (test -d node_modules || npm ci --no-audit --no-fund)
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+	@cd tests/e2e && (test -x node_modules/.bin/wasm-opt -a -d node_modules/playwright-core || npm ci --no-audit --no-fund)
 
 ## Real-browser tests against the built page, with tiny weights made by the project's code.
 e2e: pkg
