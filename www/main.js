@@ -370,7 +370,11 @@ async function main() {
       break;
     } catch (error) {
       const fallback = url === requested ? ' Falling back to the default weights.' : '';
-      showError(`The weights at ${url} could not be used: ${errorText(error)}.${fallback}`);
+      const unpublished = url === DEFAULT_WEIGHTS && /answered 404/.test(errorText(error))
+        ? ' No default weights are published yet: train them (README, "Train your own") or '
+          + 'open the page with ?weights=URL.'
+        : '';
+      showError(`The weights at ${url} could not be used: ${errorText(error)}.${fallback}${unpublished}`);
     }
   }
   if (!run.generator) {

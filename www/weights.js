@@ -14,13 +14,13 @@ export async function fetchWeights(url, onProgress) {
   const absolute = new URL(url, document.baseURI).href;
   const cache = 'caches' in self ? await caches.open(CACHE_NAME).catch(() => null) : null;
   const cached = cache ? await cache.match(absolute) : undefined;
-  if (cached) {
+  if (cached && await stillCurrent(absolute, cached)) {
     onProgress(1, 'from the browser cache');
     return new Uint8Array(await cached.arrayBuffer());
   }
   let response;
   try {
-    response = await fetch(absolute);
+    response = await fetch(absolute, { cache: 'no-cache' });
   } catch (error) {
     throw new Error(`could not fetch ${url}: the network failed or the server does not allow `
       + `cross-origin requests (CORS). (${error.message})`);
@@ -31,10 +31,31 @@ export async function fetchWeights(url, onProgress) {
   const total = Number(response.headers.get('Content-Length')) || 0;
   const bytes = await readWithProgress(response, total, onProgress);
   if (cache) {
-    await cache.put(absolute, new Response(bytes, { headers: { 'Content-Type': 'application/octet-stream' } }))
-      .catch(() => {});
+    const headers = { 'Content-Type': 'application/octet-stream' };
+    for (const name of ['ETag', 'Last-Modified', 'Content-Length']) {
+      const value = response.headers.get(name);
+      if (value) headers[name] = value;
+    }
+    await cache.put(absolute, new Response(bytes, { headers })).catch(() => {});
   }
   return bytes;
+}
+
+/**
+ * Whether a cached file is still what the server has (same ETag, or same Last-Modified and
+ * length), asked with a HEAD request. Offline, the cached copy is used.
+ */
+async function stillCurrent(url, cached) {
+  let head;
+  try {
+    head = await fetch(url, { method: 'HEAD', cache: 'no-cache' });
+  } catch {
+    return true;
+  }
+  if (!head.ok) return false;
+  const same = (name) => head.headers.get(name) === cached.headers.get(name);
+  if (head.headers.get('ETag')) return same('ETag');
+  return head.headers.get('Last-Modified') !== null && same('Last-Modified') && same('Content-Length');
 }
 
 async function readWithProgress(response, total, onProgress) {

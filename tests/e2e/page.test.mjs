@@ -166,3 +166,35 @@ test('bad weights URLs are explained and the default weights stay usable', async
     await browser.close();
   }
 });
+
+test('a second visit takes the weights from the Cache API instead of downloading them', async () => {
+  const browser = await launch(false);
+  try {
+    const context = await browser.newContext();
+    const downloads = () => server.requests.filter((r) => r === 'GET /test/tiny.safetensors').length;
+    const before = downloads();
+    for (let visit = 0; visit < 2; visit += 1) {
+      const page = await context.newPage();
+      await page.goto(`${server.url}/index.html${TINY}`);
+      assert.equal(await settle(page, ['ready', 'error']), 'ready');
+      await page.close();
+    }
+    assert.equal(downloads() - before, 1, 'downloaded once, then revalidated with HEAD only');
+    assert.ok(server.requests.includes('HEAD /test/tiny.safetensors'));
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a share link made with other weights says so', async () => {
+  const browser = await launch(false);
+  try {
+    const { page, problems } = await open(browser, `${TINY}#seed=9&batch=1&sampler=ddim&steps=2&clip=0&w=000000000000`);
+    assert.equal(await settle(page), 'done');
+    assert.match(await page.locator('#notice').textContent(), /other weights \(000000000000\)/);
+    assert.equal(await page.isChecked('#clip'), false, 'clip=0 restored');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});

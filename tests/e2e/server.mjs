@@ -1,6 +1,7 @@
 // A minimal static file server for the browser tests: serves the repository root on
 // 127.0.0.1, with optional path overrides (e.g. the test weights at the default URL).
 
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
@@ -12,10 +13,15 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
-/** Starts serving `root`; `overrides` maps URL paths to files. Resolves to {url, close}. */
+/**
+ * Starts serving `root`; `overrides` maps URL paths to files. Resolves to {url, close,
+ * requests}: `requests` lists every `METHOD path` served, for tests that count downloads.
+ */
 export function serve(root, overrides = {}) {
+  const requests = [];
   const server = createServer(async (request, response) => {
     const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
+    requests.push(`${request.method} ${path}`);
     const file = overrides[path] ?? join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
     try {
       const body = await readFile(path.endsWith('/') ? join(file, 'index.html') : file);
@@ -23,8 +29,9 @@ export function serve(root, overrides = {}) {
         'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
         'Content-Length': body.length,
         'Cache-Control': 'no-store',
+        ETag: `"${createHash('sha256').update(body).digest('hex').slice(0, 16)}"`,
       });
-      response.end(body);
+      response.end(request.method === 'HEAD' ? undefined : body);
     } catch {
       response.writeHead(404, { 'Content-Type': 'text/plain' });
       response.end('not found');
@@ -33,7 +40,11 @@ export function serve(root, overrides = {}) {
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address();
-      resolve({ url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(done)) });
+      resolve({
+        url: `http://127.0.0.1:${port}`,
+        requests,
+        close: () => new Promise((done) => server.close(done)),
+      });
     });
   });
 }
