@@ -125,6 +125,9 @@ function licenseMarkdown(styles, versions) {
   const lines = [
     '# Licence of the built-in avatar dataset',
     '',
+    // One summary line first: the trainer copies it into the weights' metadata.
+    `Licence: ${styles.map(([name, style]) => `${name} ${style.meta.license.name} by ${style.meta.creator}`).join('; ')}.`,
+    '',
     `These ${SIZE}x${SIZE} images were rendered by \`trainer data avatars\` (trainer/avatars/render.mjs)`,
     `with DiceBear (@dicebear/core ${versions['@dicebear/core']}, @dicebear/collection`,
     `${versions['@dicebear/collection']}, MIT licence) and resvg (@resvg/resvg-js`,

@@ -435,10 +435,12 @@ fn dataset_info(data: &Path, name: Option<String>, licence: Option<String>) -> D
         std::fs::read_to_string(data.join("LICENSE.md"))
             .ok()
             .and_then(|text| {
-                text.lines()
-                    .map(str::trim)
-                    .find(|line| !line.is_empty() && !line.starts_with('#'))
-                    .map(|line| line.chars().take(300).collect())
+                // A "Licence:" summary line if there is one, else the first line of prose.
+                let lines = || text.lines().map(str::trim);
+                lines()
+                    .find(|line| line.starts_with("Licence:") || line.starts_with("License:"))
+                    .or_else(|| lines().find(|line| !line.is_empty() && !line.starts_with('#')))
+                    .map(|line| line.chars().take(400).collect())
             })
             .unwrap_or_else(|| "unknown: user-supplied images without a LICENSE.md".to_string())
     });
