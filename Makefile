@@ -61,6 +61,8 @@ browser-setup: setup
 ## Real-browser tests against the built page, with tiny weights made by the project's code.
 e2e: pkg
 	$(CARGO) run --quiet --example tiny_weights -- target/e2e/tiny.safetensors
+	$(CARGO) run --quiet -p trainer -- sample --weights target/e2e/tiny.safetensors \
+		--out target/e2e/native.png --seed 5 --count 1 --sampler ddim --steps 4 --scale 1 --device cpu
 	cd tests/e2e && node --test --test-concurrency=1
 
 ## The demo with the bundled weights on http://localhost:$(PORT)/

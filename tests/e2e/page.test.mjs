@@ -15,6 +15,8 @@ import { serve } from './server.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const tinyWeights = join(root, 'target/e2e/tiny.safetensors');
 const garbageWeights = join(root, 'target/e2e/garbage.safetensors');
+// `trainer sample` of the same run as RUN_HASH, written by `make e2e`.
+const nativeSample = join(root, 'target/e2e/native.png');
 const RUN_HASH = '#seed=5&batch=1&sampler=ddim&steps=4&clip=1';
 const TINY = '?weights=/test/tiny.safetensors';
 // Largest mean absolute difference (in 0..255 pixel units) allowed between the WebGPU and the
@@ -33,6 +35,7 @@ before(async () => {
   server = await serve(root, {
     '/test/tiny.safetensors': tinyWeights,
     '/test/garbage.safetensors': garbageWeights,
+    '/test/native.png': nativeSample,
     '/www/weights/avatars-64.safetensors': tinyWeights,
   });
 });
@@ -125,6 +128,29 @@ test('WebGPU and CPU agree on the final image', (t) => {
   const difference = meanAbsDiff(finals.webgpu, finals.cpu);
   t.diagnostic(`mean abs diff WebGPU vs CPU: ${difference.toFixed(4)} / 255`);
   assert.ok(difference < CROSS_BACKEND_TOLERANCE, `mean abs diff ${difference} >= ${CROSS_BACKEND_TOLERANCE}/255`);
+});
+
+test('the page draws the same avatar as the native trainer for the same seed and sampler', async () => {
+  assert.ok(existsSync(nativeSample), 'make the native sample first (see the Makefile e2e target)');
+  assert.ok(finals.cpu, 'the CPU run finished');
+  const browser = await launch(false);
+  try {
+    const { page } = await open(browser, '');
+    const native = await page.evaluate(async (url) => {
+      const image = new Image();
+      image.src = url;
+      await image.decode();
+      const canvas = document.createElement('canvas');
+      [canvas.width, canvas.height] = [image.width, image.height];
+      const context = canvas.getContext('2d');
+      context.drawImage(image, 0, 0);
+      return Array.from(context.getImageData(0, 0, image.width, image.height).data);
+    }, '/test/native.png');
+    // Same seeded noise (wasm and native), same sampler code; only float rounding may differ.
+    assert.ok(meanAbsDiff(native, finals.cpu) < 1, 'the page and `trainer sample` disagree');
+  } finally {
+    await browser.close();
+  }
 });
 
 test('the same share link opened twice gives identical pixels', async () => {
