@@ -165,7 +165,35 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     let strip = image::open(root.join("grid-trajectory.png")).unwrap();
     assert_eq!((strip.width(), strip.height()), (2 * (3 * 16 + 2 * 2), 2 * (4 * 16 + 3 * 2)));
 
-    // 4. A diverging run stops with a message naming the step and keeps its last good checkpoint.
+    // 4. eval and bench print their figures.
+    let evaluated = succeed(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        data,
+        "--device",
+        "cpu",
+    ]);
+    assert!(evaluated.contains("held-out eps-MSE") && evaluated.contains("images"), "{evaluated}");
+    let benched = succeed(&[
+        "bench",
+        "--device",
+        "cpu",
+        "--config",
+        "tiny",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--sample-steps",
+        "1",
+        "--warmup",
+        "1",
+    ]);
+    assert!(benched.contains("img/s") && benched.contains("ms/step"), "{benched}");
+
+    // 5. A diverging run stops with a message naming the step and keeps its last good checkpoint.
     let diverging = root.join("diverging");
     let output = trainer(
         &with(
@@ -182,7 +210,7 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     let kept = trainer::checkpoint::list(&diverging.join("checkpoints")).unwrap();
     assert!(!kept.is_empty(), "the last good checkpoint is kept");
 
-    // 5. A data folder without images is a clear error.
+    // 6. A data folder without images is a clear error.
     let empty = root.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let output = trainer(&[
