@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, bail};
+use ddpm_avatars::image::byte_to_value;
 use image::DynamicImage;
 use image::imageops::{self, FilterType};
 use rand_chacha::ChaCha8Rng;
@@ -250,12 +251,6 @@ impl ImageDataset {
         }
         values
     }
-}
-
-/// `v / 127.5 - 1`: the same one-liner as `ddpm_avatars::image::byte_to_value`, kept local so
-/// this module builds and tests without the model crate.
-fn byte_to_value(byte: u8) -> f32 {
-    f32::from(byte) / 127.5 - 1.0
 }
 
 /// Writes one planar CHW image as values into `out`, mirrored left-right when `flip`.
