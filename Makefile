@@ -15,9 +15,9 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test wasm pkg e2e browser-setup data train resume weights bench
+.PHONY: test serve setup fmt-check clippy rust-test wasm pkg page-tools browser e2e data train resume weights bench
 
-## Every test of the project: formatting, lints, Rust tests, the browser build.
+## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 test: setup fmt-check clippy rust-test e2e
 	@echo "make test: all checks passed"
 
@@ -42,24 +42,29 @@ rust-test:
 wasm: setup
 	$(CARGO) build --lib -p ddpm-avatars --target $(WASM_TARGET) --profile wasm-release
 
-## The page: wasm-bindgen output (+ wasm-opt) in www/pkg.
-pkg: wasm browser-setup
-	wasm-bindgen --target web --no-typescript --out-dir $(PKG) $(WASM_FILE)
-	$(WASM_OPT) -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-		--enable-mutable-globals --enable-reference-types --enable-multivalue \
-		$(PKG)/ddpm_avatars_bg.wasm -o $(PKG)/ddpm_avatars_bg.wasm
-	@echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"
+## The page: wasm-bindgen output (+ wasm-opt) in www/pkg, rebuilt when the wasm changed.
+pkg: wasm page-tools
+	@if [ $(PKG)/ddpm_avatars_bg.wasm -nt $(WASM_FILE) ]; then echo "$(PKG) is up to date"; else \
+		wasm-bindgen --target web --no-typescript --out-dir $(PKG) $(WASM_FILE) && \
+		$(WASM_OPT) -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+			--enable-mutable-globals --enable-reference-types --enable-multivalue \
+			$(PKG)/ddpm_avatars_bg.wasm -o $(PKG)/ddpm_avatars_bg.wasm && \
+		echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"; \
+	fi
 
-## Tools the page and its browser tests need: pinned wasm-bindgen-cli, Debian chromium, and the
-## npm packages of tests/e2e (playwright-core, binaryen).
-browser-setup: setup
+## Tools that build the page: the pinned wasm-bindgen-cli, and tests/e2e's npm packages
+## (binaryen's wasm-opt; playwright-core for the browser tests).
+page-tools: setup
 	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' || \
 		$(CARGO) install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION)
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	@cd tests/e2e && (test -x node_modules/.bin/wasm-opt -a -d node_modules/playwright-core || npm ci --no-audit --no-fund)
 
+## The browser the tests drive: Debian's chromium (never a downloaded one).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
 ## Real-browser tests against the built page, with tiny weights made by the project's code.
-e2e: pkg
+e2e: pkg browser
 	$(CARGO) run --quiet --example tiny_weights -- target/e2e/tiny.safetensors
 	$(CARGO) run --quiet -p trainer -- sample --weights target/e2e/tiny.safetensors \
 		--out target/e2e/native.png --seed 5 --count 1 --sampler ddim --steps 4 --scale 1 --device cpu
