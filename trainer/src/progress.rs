@@ -9,6 +9,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::report::LossSmoother;
+
 /// Reports training progress.
 pub struct Progress {
     bar: Option<ProgressBar>,
@@ -17,6 +19,7 @@ pub struct Progress {
     first_step: u64,
     images: u64,
     smoothed_loss: Option<f32>,
+    smoother: LossSmoother,
 }
 
 impl Progress {
@@ -53,6 +56,7 @@ impl Progress {
             first_step: step,
             images: 0,
             smoothed_loss: None,
+            smoother: LossSmoother::default(),
         };
         progress.line(&format!("start at step {step}"))?;
         Ok(progress)
@@ -61,7 +65,7 @@ impl Progress {
     /// Records a finished step; writes a log line when `log_line` is set.
     pub fn step(&mut self, step: u64, loss: f32, batch_size: usize, log_line: bool) -> Result<()> {
         self.images += batch_size as u64;
-        let smoothed = self.smoothed_loss.map_or(loss, |a| 0.98 * a + 0.02 * loss);
+        let smoothed = self.smoother.push(loss);
         self.smoothed_loss = Some(smoothed);
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         let rate = self.images as f64 / seconds;

@@ -65,17 +65,28 @@ impl Metrics {
         write_atomically(&run.join("metrics.csv"), text.as_bytes())
     }
 
-    /// Exponentially smoothed loss (factor 0.98 per step), as shown on the progress bar.
+    /// Exponentially smoothed loss, as shown on the progress bar (see [`LossSmoother`]).
     pub fn smoothed(&self) -> Vec<(u64, f32)> {
-        let mut average = None;
-        self.rows
-            .iter()
-            .map(|&(step, loss, _)| {
-                let value = average.map_or(loss, |a: f32| 0.98 * a + 0.02 * loss);
-                average = Some(value);
-                (step, value)
-            })
-            .collect()
+        let mut smoother = LossSmoother::default();
+        self.rows.iter().map(|&(step, loss, _)| (step, smoother.push(loss))).collect()
+    }
+}
+
+/// An exponential moving average of the loss (0.98 per step) with Adam's bias correction,
+/// so the first steps are not dragged towards the starting value.
+#[derive(Debug, Default, Clone)]
+pub struct LossSmoother {
+    average: f64,
+    steps: i32,
+}
+
+impl LossSmoother {
+    /// Adds one loss value and returns the smoothed value.
+    pub fn push(&mut self, loss: f32) -> f32 {
+        const DECAY: f64 = 0.98;
+        self.average = DECAY * self.average + (1.0 - DECAY) * f64::from(loss);
+        self.steps = self.steps.saturating_add(1);
+        (self.average / (1.0 - DECAY.powi(self.steps))) as f32
     }
 }
 
@@ -123,8 +134,10 @@ pub fn loss_curve(metrics: &Metrics, path: &Path) -> Result<()> {
         let root = BitMapBackend::new(&temporary, (800, 450)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_error)?;
         let last_step = points.last().map_or(1, |p| p.0).max(2);
-        let low = points.iter().map(|p| p.1).fold(f32::INFINITY, f32::min).max(1e-6);
-        let high = points.iter().map(|p| p.1).fold(0.0, f32::max).max(low * 1.01);
+        let raw: Vec<(u64, f32)> =
+            metrics.rows.iter().map(|&(step, loss, _)| (step, loss)).collect();
+        let low = raw.iter().map(|p| p.1).fold(f32::INFINITY, f32::min).max(1e-6);
+        let high = raw.iter().map(|p| p.1).fold(0.0, f32::max).max(low * 1.01);
         let mut chart = ChartBuilder::on(&root)
             .margin(20)
             .x_label_area_size(if fonts_available() { 40 } else { 0 })
@@ -135,11 +148,17 @@ pub fn loss_curve(metrics: &Metrics, path: &Path) -> Result<()> {
             chart
                 .configure_mesh()
                 .x_desc("step")
-                .y_desc("loss (smoothed)")
+                .y_desc("loss: per step (grey), smoothed (blue)")
+                .y_labels(12)
+                .y_label_formatter(&|v| format!("{v:.3}"))
                 .draw()
                 .map_err(plot_error)?;
         }
-        chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE)).map_err(plot_error)?;
+        let grey = RGBColor(190, 190, 190);
+        chart.draw_series(LineSeries::new(raw.iter().copied(), &grey)).map_err(plot_error)?;
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), BLUE.stroke_width(2)))
+            .map_err(plot_error)?;
         root.present().map_err(plot_error)?;
     }
     std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))
