@@ -6,7 +6,7 @@
 //! exactly this code.
 //!
 //! Data flow: `weights::load_*` -> [`model::UNet`] -> [`sampler::Sampler::step`] per step ->
-//! [`image`] pixels.
+//! [`image`] pixels. [`web`] (wasm32 only) is the thin adapter the page calls.
 
 pub mod image;
 pub mod model;
