@@ -86,3 +86,29 @@ fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
     let angle = 2.0 * std::f64::consts::PI * u2;
     (radius * libm::cos(angle), radius * libm::sin(angle))
 }
+
+/// Spherical interpolation between two noise vectors (Shoemake 1985), as used to interpolate
+/// `x_T` in DDIM (Song et al. 2021, section 5.3):
+/// `slerp(a, b, w) = sin((1 - w) theta) / sin(theta) a + sin(w theta) / sin(theta) b`, with
+/// `theta` the angle between `a` and `b`. Unlike a straight line it keeps the norm a
+/// Gaussian sample has (about `sqrt(len)`), so every point along the way is plausible noise.
+/// Falls back to the straight line when the vectors are (anti)parallel.
+///
+/// # Panics
+/// If `a` and `b` differ in length (a bug in the caller, never user data).
+pub fn slerp(a: &[f32], b: &[f32], w: f64) -> Vec<f32> {
+    assert_eq!(a.len(), b.len(), "slerp needs vectors of equal length");
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| f64::from(x) * f64::from(y)).sum();
+    let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let cosine = (dot / (norm(a) * norm(b))).clamp(-1.0, 1.0);
+    let theta = cosine.acos();
+    let (weight_a, weight_b) = if theta.sin().abs() < 1e-6 {
+        (1.0 - w, w)
+    } else {
+        (((1.0 - w) * theta).sin() / theta.sin(), (w * theta).sin() / theta.sin())
+    };
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (weight_a * f64::from(x) + weight_b * f64::from(y)) as f32)
+        .collect()
+}

@@ -79,6 +79,22 @@ pub enum SamplerError {
     /// Batch size out of range.
     #[error("batch must be between 1 and {MAX_BATCH}, got {0}")]
     InvalidBatch(usize),
+    /// A run can only continue from a timestep of the schedule.
+    #[error("cannot continue from timestep {timestep}: the schedule has steps 0 to {last}")]
+    TimestepOutOfRange {
+        /// Requested 0-based timestep.
+        timestep: usize,
+        /// Largest 0-based timestep of the schedule.
+        last: usize,
+    },
+    /// The image to continue from has another shape than the sampler's.
+    #[error("cannot continue from an image of shape {found:?}; this run needs {expected:?}")]
+    ShapeMismatch {
+        /// The sampler's `[batch, channels, height, width]`.
+        expected: [usize; 4],
+        /// The given image's shape.
+        found: [usize; 4],
+    },
 }
 
 /// Anything that predicts the noise in `x_t`; the [`UNet`] in practice.
@@ -187,6 +203,27 @@ impl Sampler {
         assert_eq!(x.dims(), self.shape, "with_x needs an image of the sampler's shape");
         self.x = x;
         self
+    }
+
+    /// Continues the reverse process from an image `x` at the noise level of 0-based
+    /// `timestep` (made with `q_sample` from a real image, or a frame of an earlier run):
+    /// the next step starts from `timestep`, then visits this run's remaining timesteps below
+    /// it (every one for DDPM, the DDIM subsequence otherwise). Replaces any steps taken.
+    pub fn continue_from(mut self, timestep: usize, x: Tensor<4>) -> Result<Self, SamplerError> {
+        let last = self.schedule.timesteps() - 1;
+        if timestep > last {
+            return Err(SamplerError::TimestepOutOfRange { timestep, last });
+        }
+        if x.dims() != self.shape {
+            return Err(SamplerError::ShapeMismatch { expected: self.shape, found: x.dims() });
+        }
+        let below = spaced_timesteps(self.schedule.timesteps(), self.config.steps)
+            .into_iter()
+            .filter(|&t| t < timestep);
+        self.timesteps = std::iter::once(timestep).chain(below).collect();
+        self.position = 0;
+        self.x = x;
+        Ok(self)
     }
 
     /// The current image `x_t` (`x_T` before the first step, the result after the last).

@@ -1,6 +1,8 @@
 //! The seeded noise generator: reproducible, addressable per (seed, stream), standard normal.
 
-use ddpm_avatars::noise::{NOISE_VERSION, NoiseStream, batch_standard_normal, standard_normal};
+use ddpm_avatars::noise::{
+    NOISE_VERSION, NoiseStream, batch_standard_normal, slerp, standard_normal,
+};
 
 /// Produced by noise recipe v1 (ChaCha8 + Box-Muller with libm) on x86_64 when the recipe
 /// was written; the browser tests compare the wasm build against the same seeds. If this
@@ -50,4 +52,24 @@ fn values_are_standard_normal() {
     // P(|Z| < 1) = 0.6827 for a standard normal; binomial sd ~ 0.001.
     assert!((within_one - 0.6827).abs() < 0.005, "{within_one}");
     assert!(values.iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn slerp_ends_at_its_inputs_and_keeps_the_norm_of_noise() {
+    let a = standard_normal(1, NoiseStream::Initial, 12288);
+    let b = standard_normal(2, NoiseStream::Initial, 12288);
+    let norm = |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();
+    let close = |x: &[f32], y: &[f32]| x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-5);
+    assert!(close(&slerp(&a, &b, 0.0), &a));
+    assert!(close(&slerp(&a, &b, 1.0), &b));
+    // Two independent Gaussian vectors are nearly orthogonal, both of norm ~sqrt(12288) = 111:
+    // the straight line's midpoint shrinks to ~111 / sqrt(2), the great circle's does not.
+    let middle = slerp(&a, &b, 0.5);
+    let straight: Vec<f32> = a.iter().zip(&b).map(|(x, y)| 0.5 * (x + y)).collect();
+    let expected = 0.5 * (norm(&a) + norm(&b));
+    assert!((norm(&middle) - expected).abs() < 0.02 * expected, "{}", norm(&middle));
+    assert!(norm(&straight) < 0.75 * expected);
+    // Parallel inputs take the straight line instead of dividing by sin(0).
+    let doubled: Vec<f32> = a.iter().map(|x| 2.0 * x).collect();
+    assert!(slerp(&a, &doubled, 0.5).iter().all(|x| x.is_finite()));
 }

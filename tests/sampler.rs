@@ -201,3 +201,67 @@ fn invalid_sampler_settings_are_errors() {
         SamplerError::InvalidBatch(0)
     );
 }
+
+#[test]
+fn continuing_from_a_frame_of_a_run_with_its_seed_reproduces_the_rest_of_it() {
+    let device = Device::flex();
+    let model = perturbed_tiny_unet(3, &device);
+    let schedule = NoiseSchedule::new(ScheduleConfig::default());
+    for config in
+        [SamplerConfig::ddim(10), SamplerConfig { clip_x0: false, ..SamplerConfig::ddim(10) }]
+    {
+        let config = SamplerConfig { kind: SamplerKind::Ddim { eta: 1.0 }, ..config };
+        let new = |seed| Sampler::new(&schedule, config, seed, 2, [3, 16, 16], &device).unwrap();
+        let mut full = new(8);
+        for _ in 0..4 {
+            full.step(&model);
+        }
+        let branch_point = (full.next_timestep().unwrap(), full.x().clone());
+        let (rest, final_full) = run_to_end(full, &model);
+        let same = new(8).continue_from(branch_point.0, branch_point.1.clone()).unwrap();
+        let (rest_again, final_again) = run_to_end(same, &model);
+        assert_eq!(rest.len(), 6);
+        assert_eq!(rest, rest_again, "same seed, same frame: the same ending");
+        assert_eq!(values(&final_full), values(&final_again));
+        let other = new(9).continue_from(branch_point.0, branch_point.1).unwrap();
+        let final_other = values(&run_to_end(other, &model).1);
+        assert_ne!(values(&final_full), final_other, "another seed adds other noise");
+    }
+}
+
+#[test]
+fn continuing_from_any_timestep_starts_there_then_follows_the_run_below_it() {
+    let device = Device::flex();
+    let schedule = NoiseSchedule::new(ScheduleConfig::default());
+    let image = [3, 4, 4];
+    let x = Tensor::zeros([1, 3, 4, 4], &device);
+    let visited = |config, timestep| {
+        let sampler = Sampler::new(&schedule, config, 0, 1, image, &device)
+            .unwrap()
+            .continue_from(timestep, x.clone())
+            .unwrap();
+        let mut sampler = sampler;
+        let mut timesteps = Vec::new();
+        while let Some(step) = sampler.step(&AnalyticPredictor) {
+            timesteps.push(step.timestep);
+        }
+        timesteps
+    };
+    assert_eq!(visited(SamplerConfig::ddim(10), 555), vec![555, 500, 400, 300, 200, 100, 0]);
+    assert_eq!(visited(SamplerConfig::ddpm(1000), 3), vec![3, 2, 1, 0]);
+    assert_eq!(visited(SamplerConfig::ddpm(1000), 0), vec![0]);
+}
+
+#[test]
+fn continuing_from_a_bad_timestep_or_shape_is_an_error() {
+    let device = Device::flex();
+    let schedule = NoiseSchedule::new(ScheduleConfig::default());
+    let new =
+        || Sampler::new(&schedule, SamplerConfig::ddim(10), 0, 2, [3, 4, 4], &device).unwrap();
+    let good = Tensor::zeros([2, 3, 4, 4], &device);
+    let error = new().continue_from(1000, good).unwrap_err();
+    assert_eq!(error, SamplerError::TimestepOutOfRange { timestep: 1000, last: 999 });
+    assert!(error.to_string().contains("timestep 1000"), "{error}");
+    let error = new().continue_from(10, Tensor::zeros([1, 3, 4, 4], &device)).unwrap_err();
+    assert_eq!(error, SamplerError::ShapeMismatch { expected: [2, 3, 4, 4], found: [1, 3, 4, 4] });
+}
