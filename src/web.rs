@@ -3,14 +3,15 @@
 //! JS values and the crate's types, and never unwraps anything that comes from the page, the
 //! network or the GPU.
 
-use burn::tensor::{Device, Tensor};
-use js_sys::{Object, Reflect, Uint8ClampedArray};
+use burn::tensor::{Device, Tensor, TensorData};
+use js_sys::{Float32Array, Float64Array, Object, Reflect, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
 use crate::UNet;
-use crate::image::{BatchShape, batch_to_grid, square_columns};
+use crate::image::{BatchShape, Rgba, batch_to_grid, rgba_to_values, square_columns};
+use crate::noise::{NoiseStream, batch_standard_normal, slerp};
 use crate::sampler::{Sampler, SamplerConfig, SamplerKind};
-use crate::schedule::NoiseSchedule;
+use crate::schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 use crate::weights::{WeightsMetadata, fingerprint_probe, load_from_bytes};
 
 /// Panics (bugs, not user errors) print a Rust backtrace to the console.
@@ -95,6 +96,26 @@ impl Generator {
         })
     }
 
+    /// The same weights with a run of its own (the teaching views each drive one); the
+    /// parameters are shared, not copied.
+    pub fn twin(&self) -> Generator {
+        Generator {
+            model: self.model.clone(),
+            metadata: self.metadata.clone(),
+            schedule: self.schedule.clone(),
+            short_hash: self.short_hash.clone(),
+            device: self.device.clone(),
+            backend: self.backend.clone(),
+            sampler: None,
+        }
+    }
+
+    /// The weights' noise schedule as a table (see [`schedule_table`]).
+    #[wasm_bindgen(js_name = scheduleTable)]
+    pub fn schedule_table(&self) -> Result<JsValue, JsError> {
+        table_object(&self.schedule)
+    }
+
     /// Starts a run. `sampler` is `"ddpm"` (all `T` steps) or `"ddim"` (`steps` steps,
     /// `eta` noise); `clip` clips the predicted `x_0` (recommended).
     pub fn start(
@@ -106,11 +127,149 @@ impl Generator {
         clip: bool,
         eta: f64,
     ) -> Result<(), JsError> {
-        if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= MAX_SEED) {
+        self.sampler = Some(self.new_sampler(seed, batch, sampler, steps, clip, eta)?);
+        Ok(())
+    }
+
+    /// Starts a run from given images instead of `x_T`: `x` holds one or more planar
+    /// `[3, size, size]` images at the noise level of step `t` (1 ..= T, the paper's
+    /// numbering: `x_t`), e.g. a real image noised with the forward process, or a frame of an
+    /// earlier run. The run then visits `t - 1 .. 0` (every step for DDPM, the DDIM
+    /// subsequence below `t` otherwise), drawing fresh noise from `seed`.
+    #[wasm_bindgen(js_name = startFrom)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_from(
+        &mut self,
+        x: Vec<f32>,
+        t: usize,
+        seed: f64,
+        sampler: &str,
+        steps: usize,
+        clip: bool,
+        eta: f64,
+    ) -> Result<(), JsError> {
+        let per_image = self.per_image();
+        if x.is_empty() || !x.len().is_multiple_of(per_image) {
             return Err(JsError::new(&format!(
-                "the seed must be a whole number from 0 to 2^53-1, got {seed}"
+                "startFrom needs whole images of {per_image} values (3 x {0} x {0}), got {1}",
+                self.metadata.image.size,
+                x.len()
             )));
         }
+        let timesteps = self.schedule.timesteps();
+        if t == 0 || t > timesteps {
+            return Err(JsError::new(&format!(
+                "startFrom needs t between 1 and {timesteps} (x_0 has no noise to remove), got {t}"
+            )));
+        }
+        if let Some(bad) = x.iter().find(|v| !v.is_finite()) {
+            return Err(JsError::new(&format!("startFrom got a non-finite value {bad}")));
+        }
+        let batch = x.len() / per_image;
+        let run = self.new_sampler(seed, batch, sampler, steps, clip, eta)?;
+        let size = self.metadata.image.size;
+        let shape = [batch, self.metadata.image.channels, size, size];
+        let x = Tensor::from_data(TensorData::new(x, shape), &self.device);
+        let run = run.continue_from(t - 1, x).map_err(|e| JsError::new(&e.to_string()))?;
+        self.sampler = Some(run);
+        Ok(())
+    }
+
+    /// Takes one reverse step and returns `{timestep, step, total, done}`; with `draw` also
+    /// `{width, height, rgba}` (the grid of the new `x_t`), with `with_x0` also `x0` (the
+    /// grid of the predicted clean images), with `raw` also `x` (the new `x_t` itself, planar
+    /// f32, the whole batch), and with `focus = i` also `focus: {index, xt, eps, x0, noise,
+    /// next}`: for image `i`, the step's input `x_t`, the predicted noise, the predicted
+    /// `x_0`, the fresh noise `sigma_t z` added and the result, as planar f32 values.
+    /// Reading values waits for the GPU, so skipping them on most steps runs faster.
+    pub async fn step(
+        &mut self,
+        draw: bool,
+        with_x0: bool,
+        raw: bool,
+        focus: Option<usize>,
+    ) -> Result<JsValue, JsError> {
+        let sampler =
+            self.sampler.as_mut().ok_or_else(|| JsError::new("no run: call start() first"))?;
+        let x_t = sampler.x().clone();
+        let batch = x_t.dims()[0];
+        if let Some(index) = focus.filter(|&i| i >= batch) {
+            return Err(JsError::new(&format!("focus {index} is not in a batch of {batch}")));
+        }
+        let Some(output) = sampler.step(&self.model) else {
+            return Err(JsError::new("the run is complete: call start() for a new one"));
+        };
+        let (step, total) = (sampler.completed_steps(), sampler.total_steps());
+        let size = self.metadata.image.size;
+        let frame = Object::new();
+        let level = sampler.next_timestep().map_or(0, |t| t + 1);
+        set_counters(&frame, output.timestep, level, step, total)?;
+        if draw {
+            set_pixels(&frame, "rgba", &grid(read(output.x.clone()).await?, batch, size)?)?;
+        }
+        if with_x0 {
+            let x0 = grid(read(output.predicted_x0.clone()).await?, batch, size)?;
+            set_pixels(&frame, "x0", &x0)?;
+        }
+        if raw {
+            set(&frame, "x", &Float32Array::from(read(output.x.clone()).await?.as_slice()))?;
+        }
+        if let Some(index) = focus {
+            let focused = Object::new();
+            set(&focused, "index", &JsValue::from(index as u32))?;
+            let parts = [
+                ("xt", x_t),
+                ("eps", output.predicted_noise),
+                ("x0", output.predicted_x0),
+                ("noise", output.added_noise),
+                ("next", output.x),
+            ];
+            for (key, tensor) in parts {
+                let image = read(tensor.slice(index..index + 1)).await?;
+                set(&focused, key, &Float32Array::from(image.as_slice()))?;
+            }
+            set(&frame, "focus", &focused)?;
+        }
+        Ok(frame.into())
+    }
+
+    /// The current `x_t` as a frame (before the first step: the starting noise `x_T`); with
+    /// `raw` also its values as `x` (planar f32).
+    pub async fn preview(&self, raw: bool) -> Result<JsValue, JsError> {
+        let sampler =
+            self.sampler.as_ref().ok_or_else(|| JsError::new("no run: call start() first"))?;
+        let batch = sampler.x().dims()[0];
+        let values = read(sampler.x().clone()).await?;
+        let x = grid(values.clone(), batch, self.metadata.image.size)?;
+        let timestep = sampler.next_timestep().map_or(0, |t| t + 1);
+        let frame = Object::new();
+        let counters = (sampler.completed_steps(), sampler.total_steps());
+        set_counters(&frame, timestep, timestep, counters.0, counters.1)?;
+        set_pixels(&frame, "rgba", &x)?;
+        if raw {
+            set(&frame, "x", &Float32Array::from(values.as_slice()))?;
+        }
+        Ok(frame.into())
+    }
+}
+
+impl Generator {
+    /// Values in one image, `channels * size * size`.
+    fn per_image(&self) -> usize {
+        let size = self.metadata.image.size;
+        self.metadata.image.channels * size * size
+    }
+
+    fn new_sampler(
+        &self,
+        seed: f64,
+        batch: usize,
+        sampler: &str,
+        steps: usize,
+        clip: bool,
+        eta: f64,
+    ) -> Result<Sampler, JsError> {
+        let seed = checked_seed(seed)?;
         let kind = match sampler {
             "ddpm" => SamplerKind::Ddpm,
             "ddim" => SamplerKind::Ddim { eta },
@@ -121,48 +280,112 @@ impl Generator {
         let config = SamplerConfig { kind, steps, clip_x0: clip };
         let size = self.metadata.image.size;
         let image = [self.metadata.image.channels, size, size];
-        let run = Sampler::new(&self.schedule, config, seed as u64, batch, image, &self.device)
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        self.sampler = Some(run);
-        Ok(())
+        Sampler::new(&self.schedule, config, seed, batch, image, &self.device)
+            .map_err(|e| JsError::new(&e.to_string()))
     }
+}
 
-    /// Takes one reverse step and returns `{timestep, step, total, done}`; with `draw` also
-    /// `{width, height, rgba}` (the grid of the new `x_t`), and with `with_x0` also `x0` (the
-    /// grid of the predicted clean images). Reading pixels waits for the GPU, so skipping
-    /// `draw` on most steps runs faster.
-    pub async fn step(&mut self, draw: bool, with_x0: bool) -> Result<JsValue, JsError> {
-        let sampler =
-            self.sampler.as_mut().ok_or_else(|| JsError::new("no run: call start() first"))?;
-        let Some(output) = sampler.step(&self.model) else {
-            return Err(JsError::new("the run is complete: call start() for a new one"));
-        };
-        let (step, total) = (sampler.completed_steps(), sampler.total_steps());
-        let batch = output.x.dims()[0];
-        let size = self.metadata.image.size;
-        let frame = Object::new();
-        set_counters(&frame, output.timestep, step, total)?;
-        if draw {
-            set_pixels(&frame, "rgba", &grid(read(output.x).await?, batch, size)?)?;
+/// The tables of a noise schedule, for the page's charts and formulas: `{kind, timesteps,
+/// betas, alphas, alphaBars, posteriorVariance}` (Float64Arrays indexed by the 0-based step,
+/// so index `t - 1` is the paper's step `t`). `kind` is `"linear"` (Ho et al. 2020: 1e-4 to
+/// 0.02) or `"cosine"` (Nichol & Dhariwal 2021).
+#[wasm_bindgen(js_name = scheduleTable)]
+pub fn schedule_table(kind: &str, timesteps: usize) -> Result<JsValue, JsError> {
+    let beta = match kind {
+        "linear" => BetaSchedule::linear(),
+        "cosine" => BetaSchedule::cosine(),
+        other => {
+            return Err(JsError::new(&format!("unknown schedule {other:?} (linear or cosine)")));
         }
-        if with_x0 {
-            set_pixels(&frame, "x0", &grid(read(output.predicted_x0).await?, batch, size)?)?;
-        }
-        Ok(frame.into())
-    }
+    };
+    let config = ScheduleConfig { beta, timesteps };
+    config.validate().map_err(|e| JsError::new(&e))?;
+    table_object(&NoiseSchedule::new(config))
+}
 
-    /// The current `x_t` as a frame (before the first step: the starting noise `x_T`).
-    pub async fn preview(&self) -> Result<JsValue, JsError> {
-        let sampler =
-            self.sampler.as_ref().ok_or_else(|| JsError::new("no run: call start() first"))?;
-        let batch = sampler.x().dims()[0];
-        let x = grid(read(sampler.x().clone()).await?, batch, self.metadata.image.size)?;
-        let timestep = sampler.next_timestep().map_or(0, |t| t + 1);
-        let frame = Object::new();
-        set_counters(&frame, timestep, sampler.completed_steps(), sampler.total_steps())?;
-        set_pixels(&frame, "rgba", &x)?;
-        Ok(frame.into())
+/// `x_T` for `count` images of `per_image` values, image `i` from seed `seed + i`: exactly
+/// the starting noise a run with this seed uses.
+#[wasm_bindgen(js_name = initialNoise)]
+pub fn initial_noise(seed: f64, count: usize, per_image: usize) -> Result<Float32Array, JsError> {
+    let values = batch_standard_normal(checked_seed(seed)?, count, NoiseStream::Initial, per_image);
+    Ok(Float32Array::from(values.as_slice()))
+}
+
+/// `count` (>= 2) points on the great circle from the `x_T` of `seed_a` to that of `seed_b`
+/// (spherical interpolation, [`slerp`]), one after the other: a batch to start a run from.
+#[wasm_bindgen(js_name = slerpNoise)]
+pub fn slerp_noise(
+    seed_a: f64,
+    seed_b: f64,
+    count: usize,
+    per_image: usize,
+) -> Result<Float32Array, JsError> {
+    if !(2..=64).contains(&count) {
+        return Err(JsError::new(&format!("interpolation needs 2 to 64 images, got {count}")));
     }
+    let a = batch_standard_normal(checked_seed(seed_a)?, 1, NoiseStream::Initial, per_image);
+    let b = batch_standard_normal(checked_seed(seed_b)?, 1, NoiseStream::Initial, per_image);
+    let values: Vec<f32> =
+        (0..count).flat_map(|i| slerp(&a, &b, i as f64 / (count - 1) as f64)).collect();
+    Ok(Float32Array::from(values.as_slice()))
+}
+
+/// Draws planar values (`batch` images of `3 x size x size`, model range `[-1, 1]`) as a
+/// grid frame `{width, height, rgba}` after multiplying them by `scale` (e.g. 1/3 to show
+/// noise, whose values spread over about `[-3, 3]`).
+#[wasm_bindgen(js_name = valuesToFrame)]
+pub fn values_to_frame(
+    values: Vec<f32>,
+    batch: usize,
+    size: usize,
+    scale: f32,
+) -> Result<JsValue, JsError> {
+    let scaled: Vec<f32> = values.iter().map(|v| v * scale).collect();
+    let frame = Object::new();
+    set_pixels(&frame, "rgba", &grid(scaled, batch, size)?)?;
+    Ok(frame.into())
+}
+
+/// Planar `[3, height, width]` values in `[-1, 1]` from RGBA pixels (e.g. a canvas'
+/// `ImageData`), the inverse of the page's drawing.
+#[wasm_bindgen(js_name = rgbaToValues)]
+pub fn rgba_to_values_js(
+    rgba: Vec<u8>,
+    width: usize,
+    height: usize,
+) -> Result<Float32Array, JsError> {
+    let values = rgba_to_values(&Rgba { width, height, pixels: rgba })
+        .map_err(|e| JsError::new(&e.to_string()))?;
+    Ok(Float32Array::from(values.as_slice()))
+}
+
+fn checked_seed(seed: f64) -> Result<u64, JsError> {
+    if !(seed.is_finite() && seed >= 0.0 && seed.fract() == 0.0 && seed <= MAX_SEED) {
+        return Err(JsError::new(&format!(
+            "the seed must be a whole number from 0 to 2^53-1, got {seed}"
+        )));
+    }
+    Ok(seed as u64)
+}
+
+fn table_object(schedule: &NoiseSchedule) -> Result<JsValue, JsError> {
+    let table = Object::new();
+    let kind = match schedule.config.beta {
+        BetaSchedule::Linear { .. } => "linear",
+        BetaSchedule::Cosine { .. } => "cosine",
+    };
+    set(&table, "kind", &JsValue::from_str(kind))?;
+    set(&table, "timesteps", &JsValue::from(schedule.timesteps() as u32))?;
+    let columns = [
+        ("betas", &schedule.betas),
+        ("alphas", &schedule.alphas),
+        ("alphaBars", &schedule.alpha_bars),
+        ("posteriorVariance", &schedule.posterior_variance),
+    ];
+    for (key, column) in columns {
+        set(&table, key, &Float64Array::from(column.as_slice()))?;
+    }
+    Ok(table.into())
 }
 
 /// WebGPU when asked for and an adapter is granted, else burn's CPU backend.
@@ -192,8 +415,18 @@ fn grid(values: Vec<f32>, batch: usize, size: usize) -> Result<crate::image::Rgb
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-fn set_counters(frame: &Object, timestep: usize, step: usize, total: usize) -> Result<(), JsError> {
+/// `timestep`: the 0-based step just taken (the preview: `T`); `level`: the paper's `t` of the
+/// image now held, its noise level (`x_t`; `0` once clean). They differ for DDIM, whose step
+/// from `timestep` lands on the next timestep of its subsequence.
+fn set_counters(
+    frame: &Object,
+    timestep: usize,
+    level: usize,
+    step: usize,
+    total: usize,
+) -> Result<(), JsError> {
     set(frame, "timestep", &JsValue::from(timestep as u32))?;
+    set(frame, "level", &JsValue::from(level as u32))?;
     set(frame, "step", &JsValue::from(step as u32))?;
     set(frame, "total", &JsValue::from(total as u32))?;
     set(frame, "done", &JsValue::from(step == total))

@@ -5,6 +5,9 @@
 import init, { Generator } from './pkg/ddpm_avatars.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
 import { decodeShare, encodeShare } from './share.js';
+import {
+  mountTeaching, restoreTeaching, runStarted, runStepped, setGenerator, stepRequest, teachingParams,
+} from './teach/teach.js';
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -132,7 +135,7 @@ function updateStepsVisibility() {
 }
 
 function shareLink(settings) {
-  return `${location.origin}${location.pathname}${location.search}${encodeShare(settings, run.generator.weightsHash)}`;
+  return `${location.origin}${location.pathname}${location.search}${encodeShare(settings, run.generator.weightsHash, teachingParams())}`;
 }
 
 // ---------- drawing ----------
@@ -191,7 +194,7 @@ async function generate() {
     showError(`Cannot start: ${errorText(error)}`);
     return;
   }
-  history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash));
+  history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
   run.settings = settings;
   run.active = true;
   run.paused = false;
@@ -207,7 +210,9 @@ async function generate() {
 async function loop(settings) {
   const every = Number(ui.every.value) || 1;
   try {
-    draw(await run.generator.preview());
+    const start = await run.generator.preview(true);
+    draw(start);
+    runStarted(settings, start);
     await nextAnimationFrame();
     for (let step = 1; step <= settings.steps; step += 1) {
       if (run.stopRequested) break;
@@ -220,9 +225,13 @@ async function loop(settings) {
       }
       const shouldDraw = step % every === 0 || step === settings.steps;
       const started = performance.now();
-      const frame = await run.generator.step(shouldDraw, shouldDraw && ui.showX0.checked);
+      const wanted = stepRequest(shouldDraw);
+      const frame = await run.generator.step(shouldDraw, shouldDraw && ui.showX0.checked, wanted.raw, wanted.focus);
       run.stepMillis.push(performance.now() - started);
-      if (shouldDraw) draw(frame);
+      if (shouldDraw) {
+        draw(frame);
+        runStepped(frame, settings);
+      }
       updateTiming(frame);
       // Give the browser a frame to paint and handle input between steps.
       await nextAnimationFrame();
@@ -338,6 +347,7 @@ function wireControls() {
 }
 
 function restoreFromHash(start) {
+  restoreTeaching(location.hash);
   const shared = decodeShare(location.hash);
   if (!shared) return false;
   applySettings(shared);
@@ -360,6 +370,7 @@ async function main() {
     setPageState('error');
     return;
   }
+  mountTeaching(document.getElementById('teach'), document.getElementById('lang-toggle'));
   const useWebgpu = await webgpuAdapterAvailable();
   const requested = new URLSearchParams(location.search).get('weights');
   const candidates = requested ? [requested, DEFAULT_WEIGHTS] : [DEFAULT_WEIGHTS];
@@ -380,8 +391,10 @@ async function main() {
   if (!run.generator) {
     setStatus('No usable weights.');
     setPageState('error');
+    restoreTeaching(location.hash);
     return;
   }
+  setGenerator(run.generator, readSettings);
   ui.progress.value = 0;
   setStatus('Ready: press Generate (or G).');
   setControls();

@@ -1,7 +1,10 @@
 // The share link: the URL hash carries everything that determines the avatars.
 
-/** Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&w=..`. */
-export function encodeShare(settings, weightsHash) {
+/**
+ * Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&w=..`, then the `extra`
+ * parameters (the open teaching view and its state).
+ */
+export function encodeShare(settings, weightsHash, extra = {}) {
   const params = new URLSearchParams({
     seed: String(settings.seed),
     batch: String(settings.batch),
@@ -9,6 +12,7 @@ export function encodeShare(settings, weightsHash) {
     steps: String(settings.steps),
     clip: settings.clip ? '1' : '0',
     w: weightsHash,
+    ...extra,
   });
   return `#${params}`;
 }

@@ -8,8 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
+import { launch, meanAbsDiff, openPage, settle } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -44,39 +43,9 @@ after(async () => {
   await server?.close();
 });
 
-async function launch(webgpu) {
-  const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
-    '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
-  if (webgpu) args.push('--enable-unsafe-webgpu');
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
-}
-
-/** Opens the page, recording the canvas after every drawn frame and every page/console error. */
-async function open(browser, path) {
-  const page = await browser.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    // A 404 for a deliberately bad URL is logged by the browser itself; the page must explain it.
-    if (message.type() === 'error' && !message.text().includes('Failed to load resource')) {
-      problems.push(`console error: ${message.text()}`);
-    }
-  });
-  await page.addInitScript(() => {
-    window.__frames = [];
-    window.addEventListener('ddpm:frame', (event) => {
-      const canvas = document.getElementById('canvas');
-      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
-    });
-  });
-  await page.goto(`${server.url}/index.html${path}`);
-  return { page, problems };
-}
-
-async function settle(page, states = ['done', 'error']) {
-  await page.waitForFunction((wanted) => wanted.includes(document.body.dataset.state), states, { timeout: 240_000 });
-  return page.evaluate(() => document.body.dataset.state);
+/** Opens the page at `path` (after the server's URL), recording every drawn frame. */
+function open(browser, path) {
+  return openPage(browser, `${server.url}/index.html${path}`);
 }
 
 async function finishedRun(webgpu) {
@@ -91,13 +60,6 @@ async function finishedRun(webgpu) {
   } finally {
     await browser.close();
   }
-}
-
-function meanAbsDiff(a, b) {
-  assert.equal(a.length, b.length);
-  let total = 0;
-  for (let i = 0; i < a.length; i += 1) total += Math.abs(a[i] - b[i]);
-  return total / a.length;
 }
 
 function assertEveryStepChangesThePicture(frames) {

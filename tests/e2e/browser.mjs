@@ -1,0 +1,51 @@
+// Shared by the browser tests: Debian's chromium (driven by playwright-core), a page opened
+// with every error recorded, and pixel comparisons.
+
+import assert from 'node:assert/strict';
+
+import { chromium } from 'playwright-core';
+
+/** Headless Debian chromium; `webgpu` enables WebGPU (SwiftShader without a GPU). */
+export async function launch(webgpu) {
+  const args = ['--no-sandbox', '--disable-background-networking', '--disable-component-update',
+    '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
+}
+
+/** Opens `url`, recording the canvas after every drawn frame and every page/console error. */
+export async function openPage(browser, url) {
+  const page = await browser.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    // A 404 for a deliberately bad URL is logged by the browser itself; the page must explain it.
+    if (message.type() === 'error' && !message.text().includes('Failed to load resource')) {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  await page.addInitScript(() => {
+    window.__frames = [];
+    window.addEventListener('ddpm:frame', (event) => {
+      const canvas = document.getElementById('canvas');
+      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+      window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
+    });
+  });
+  await page.goto(url);
+  return { page, problems };
+}
+
+/** Waits until the page's state is one of `states`; returns it. */
+export async function settle(page, states = ['done', 'error']) {
+  await page.waitForFunction((wanted) => wanted.includes(document.body.dataset.state), states, { timeout: 240_000 });
+  return page.evaluate(() => document.body.dataset.state);
+}
+
+/** Mean absolute difference of two equally long pixel arrays (0..255 units). */
+export function meanAbsDiff(a, b) {
+  assert.equal(a.length, b.length);
+  let total = 0;
+  for (let i = 0; i < a.length; i += 1) total += Math.abs(a[i] - b[i]);
+  return total / a.length;
+}
