@@ -52,12 +52,13 @@ pkg: wasm page-tools
 		echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"; \
 	fi
 
-## Tools that build the page: the pinned wasm-bindgen-cli, and tests/e2e's npm packages
-## (binaryen's wasm-opt; playwright-core for the browser tests).
+## Tools that build the page: the pinned wasm-bindgen-cli, tests/e2e's npm packages
+## (binaryen's wasm-opt; playwright-core for the browser tests) and the page's own (KaTeX).
 page-tools: setup
 	@wasm-bindgen --version 2>/dev/null | grep -q ' $(WASM_BINDGEN_VERSION)$$' || \
 		$(CARGO) install wasm-bindgen-cli --version =$(WASM_BINDGEN_VERSION)
 	@cd tests/e2e && (test -x node_modules/.bin/wasm-opt -a -d node_modules/playwright-core || npm ci --no-audit --no-fund)
+	@cd www && (test -f node_modules/katex/dist/katex.mjs || npm ci --no-audit --no-fund)
 
 ## The browser the tests drive: Debian's chromium (never a downloaded one).
 browser:

@@ -1,0 +1,265 @@
+// Teaching mode in a real browser (CPU backend, tiny test weights): every view opens, draws and
+// reacts to its controls; the forward explorer is exact at t = 0 and noise at t = T; the
+// language switch leaves no untranslated text; a share link restores the open view.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { launch, meanAbsDiff, openPage, settle } from './browser.mjs';
+import { serve } from './server.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const tinyWeights = join(root, 'target/e2e/tiny.safetensors');
+const TINY = '?weights=/test/tiny.safetensors&backend=cpu';
+const VIEWS = ['anatomy', 'schedule', 'forward', 'scrub', 'interpolate', 'twopixel', 'clipping'];
+
+let server;
+let browser;
+
+before(async () => {
+  assert.ok(existsSync(tinyWeights), 'make the test weights first: cargo run --example tiny_weights');
+  server = await serve(root, { '/test/tiny.safetensors': tinyWeights });
+  browser = await launch(false);
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(hash = '', query = TINY) {
+  const opened = await openPage(browser, `${server.url}/index.html${query}${hash}`);
+  assert.equal(await settle(opened.page, ['ready', 'done', 'error']) !== 'error', true,
+    await opened.page.locator('#error').textContent());
+  return opened;
+}
+
+/** Pixels of the canvas matching `selector`, and whether any pixel differs from the first. */
+async function pixels(page, selector) {
+  return page.evaluate((css) => {
+    const canvas = document.querySelector(css);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return Array.from(data);
+  }, selector);
+}
+
+function assertDrawn(values, what) {
+  assert.ok(values.length > 0, `${what} has no pixels`);
+  const distinct = new Set();
+  for (let i = 0; i < values.length; i += 4) distinct.add(`${values[i]},${values[i + 1]},${values[i + 2]},${values[i + 3]}`);
+  assert.ok(distinct.size > 3, `${what} is blank (${distinct.size} colours)`);
+}
+
+/** Runs `action` and waits (up to 2 minutes) until the canvas at `selector` shows something else. */
+async function assertChanges(page, selector, action, what) {
+  const before = await pixels(page, selector);
+  assertDrawn(before, what);
+  await action();
+  for (let waited = 0; waited < 120_000; waited += 200) {
+    const now = await pixels(page, selector);
+    if (now.length !== before.length || meanAbsDiff(before, now) > 0) return;
+    await page.waitForTimeout(200);
+  }
+  assert.fail(`${what}: the control did not change the drawing`);
+}
+
+test('step anatomy takes apart a step of the main run, for the chosen avatar', async () => {
+  const { page, problems } = await open('#seed=3&batch=4&sampler=ddim&steps=5&clip=1&view=anatomy');
+  assert.equal(await settle(page), 'done');
+  const panels = await page.locator('[data-view-panel=anatomy] canvas').count();
+  assert.equal(panels, 5);
+  // DDIM with eta = 0 adds no fresh noise: that panel says so instead of drawing.
+  for (const i of [1, 2, 3, 5]) {
+    assertDrawn(await pixels(page, `[data-view-panel=anatomy] figure:nth-child(${i}) canvas`), `panel ${i}`);
+  }
+  assert.match(await page.locator('[data-view-panel=anatomy] figure:nth-child(4) .muted').textContent(), /no fresh noise/);
+  assert.ok(await page.locator('[data-testid=anatomy-formula] math').count() > 0, 'the formula is typeset');
+  assert.match(await page.locator('[data-testid=anatomy-status]').textContent(), /t = 1 → 0/);
+  await assertChanges(page, '[data-view-panel=anatomy] figure:nth-child(1) canvas', async () => {
+    await page.selectOption('[data-testid=anatomy-avatar]', '2');
+    await page.click('#generate');
+    await settle(page);
+  }, 'anatomy avatar');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('step anatomy of DDPM shows the fresh noise sigma_t z of the step', async () => {
+  // Not `open`: that waits for the run to finish.
+  const { page, problems } = await openPage(browser, `${server.url}/index.html${TINY}#seed=4&batch=1&sampler=ddpm&steps=1000&clip=1&view=anatomy`);
+  // Pause (from inside the page, before the next step) while t is still large: the tiny model
+  // runs all 1000 steps in seconds, and the last step adds no noise.
+  await page.waitForFunction(() => {
+    const status = document.querySelector('[data-testid=anatomy-status]');
+    if (!status || !/t = 9\d\d/.test(status.textContent)) return false;
+    document.getElementById('pause').click();
+    return true;
+  }, null, { timeout: 120_000, polling: 'raf' });
+  for (let i = 1; i <= 5; i += 1) {
+    assertDrawn(await pixels(page, `[data-view-panel=anatomy] figure:nth-child(${i}) canvas`), `panel ${i}`);
+  }
+  assert.match(await page.locator('[data-testid=anatomy-numbers]').textContent(), /β/);
+  await page.click('#stop');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('schedule charts draw both schedules and follow t', async () => {
+  const { page, problems } = await open('#view=schedule');
+  const canvas = '[data-view-panel=schedule] canvas[data-view-canvas=alphaBar]';
+  await assertChanges(page, canvas, () => page.locator('[data-testid=charts-t]').fill('100'), 'charts t');
+  assert.match(page.url(), /schedule\.t=100/);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('forward explorer: t = 0 is the image exactly, t = T is noise, denoising runs from x_t', async () => {
+  const { page, problems } = await open('#view=forward&forward.t=0&forward.image=2');
+  const canvas = '[data-testid=forward-canvas]';
+  await page.waitForFunction(() => document.querySelector('[data-testid=forward-canvas]').dataset.std);
+  // The source, resized in the page the same way: the bundled sheet's cell 4 at model size.
+  const source = await page.evaluate(async () => {
+    const image = new Image();
+    image.src = 'www/img/training-avatars.png';
+    await image.decode();
+    const side = document.querySelector('[data-testid=forward-canvas]').width;
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [side, side];
+    const context = canvas.getContext('2d', { willReadFrequently: true });
+    context.imageSmoothingQuality = 'high';
+    context.drawImage(image, 4 * 136, 0, 128, 128, 0, 0, side, side);
+    return Array.from(context.getImageData(0, 0, side, side).data);
+  });
+  assert.deepEqual(await pixels(page, canvas), source, 't = 0 shows the input image exactly');
+  await page.locator('[data-testid=forward-t]').fill('1000');
+  const noise = await pixels(page, canvas);
+  const gray = noise.filter((_, i) => i % 4 !== 3);
+  const mean = gray.reduce((a, b) => a + b, 0) / gray.length;
+  const std = Math.sqrt(gray.reduce((a, b) => a + (b - mean) ** 2, 0) / gray.length);
+  assert.ok(Math.abs(mean - 127.5) < 8, `mean ${mean} is near mid-gray`);
+  assert.ok(std > 60, `std ${std}: N(0, I) clipped to the pixel range spreads widely`);
+  await page.locator('[data-testid=forward-t]').fill('300');
+  await page.selectOption('#sampler', 'ddim');
+  await page.fill('#steps', '10');
+  await page.click('[data-testid=forward-denoise]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=forward-result]').dataset.done, null, { timeout: 120_000 });
+  assertDrawn(await pixels(page, '[data-testid=forward-result]'), 'denoised result');
+  assert.match(await page.locator('[data-testid=forward-status]').textContent(), /t = 300 .* 4 /);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('timeline scrubs the kept frames and branches from one', async () => {
+  const { page, problems } = await open('#seed=1&batch=1&sampler=ddim&steps=8&clip=1&view=scrub');
+  assert.equal(await settle(page), 'done');
+  assert.equal(await page.locator('[data-testid=timeline-slider]').getAttribute('max'), '8', 'x_T and 8 steps kept');
+  await assertChanges(page, '[data-testid=timeline-canvas]', () => page.locator('[data-testid=timeline-slider]').fill('2'), 'timeline slider');
+  assert.match(await page.locator('[data-testid=timeline-label]').textContent(), /step 2 of 8/);
+  await page.click('[data-testid=timeline-branch-button]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=timeline-branch]').dataset.diff, null, { timeout: 120_000 });
+  assertDrawn(await pixels(page, '[data-testid=timeline-branch]'), 'branch');
+  assert.ok(Number(await page.locator('[data-testid=timeline-branch]').getAttribute('data-diff')) > 0, 'another seed changes the ending');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('seed interpolation denoises a row of slerped x_T', async () => {
+  const { page, problems } = await open('#view=interpolate&interpolate.steps=4&interpolate.n=5');
+  await page.click('[data-testid=interp-run]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=interp-canvas]').dataset.done === '0-1-5', null, { timeout: 120_000 });
+  await assertChanges(page, '[data-testid=interp-canvas]', async () => {
+    await page.fill('[data-testid=interp-b]', '7');
+    await page.click('[data-testid=interp-run]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=interp-canvas]').dataset.done === '0-7-5', null, { timeout: 120_000 });
+  }, 'interpolation seed B');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('two-pixel world diffuses the cloud and follows t', async () => {
+  const { page, problems } = await open('#view=twopixel');
+  const canvas = '[data-view-panel=twopixel] canvas[data-view-canvas=twopixel-main]';
+  await assertChanges(page, canvas, () => page.locator('[data-testid=twopixel-t]').fill('600'), 'two-pixel t');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('why clipping: the same seed with clipping on and off', async () => {
+  const { page, problems } = await open('#view=clipping');
+  await page.click('[data-testid=clip-run]');
+  await page.waitForFunction(() => document.querySelector('[data-testid=clip-on]').dataset.done, null, { timeout: 120_000 });
+  const on = await pixels(page, '[data-testid=clip-on]');
+  const off = await pixels(page, '[data-testid=clip-off]');
+  assertDrawn(on, 'clip on');
+  assertDrawn(off, 'clip off');
+  assert.ok(meanAbsDiff(on, off) > 0, 'clipping changes the result');
+  await assertChanges(page, '[data-testid=clip-on]', async () => {
+    await page.fill('[data-testid=clip-seed]', '5');
+    await page.click('[data-testid=clip-run]');
+    await page.waitForFunction(() => document.querySelector('[data-testid=clip-on]').dataset.done === '5', null, { timeout: 120_000 });
+  }, 'clipping seed');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('the language switch translates every explanation and leaves no key untranslated', async () => {
+  const { page, problems } = await open('', `${TINY}&lang=en`);
+  const texts = () => page.evaluate(() => [...document.querySelectorAll('.explain [data-i18n-html], .explain [data-i18n], #teach [data-i18n], #teach [data-i18n-html]')]
+    .filter((el) => el.offsetParent !== null || el.closest('[role=tab]'))
+    .map((el) => el.textContent.trim()));
+  // Open every view once so their texts exist too.
+  for (const view of VIEWS) await page.click(`#tab-${view}`);
+  const english = await texts();
+  await page.click('[data-testid=lang-toggle]');
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  const chinese = await texts();
+  assert.equal(chinese.length, english.length);
+  const unchanged = english.filter((text, i) => text === chinese[i] && /[a-z]{3}/.test(text));
+  assert.deepEqual(unchanged, [], 'English text left after switching to Chinese');
+  assert.ok(chinese.every((text) => !/^(lesson|teach|page|anatomy|forward|timeline|interpolate|clipping|charts|twopixel)\.[\w.]+$/.test(text)), 'a raw key is shown');
+  const { missing, mismatched } = await page.evaluate(async () => {
+    const i18n = await import('/www/teach/i18n.js');
+    return { missing: i18n.missingKeys(), mismatched: i18n.checkStrings() };
+  });
+  assert.deepEqual(missing, []);
+  assert.deepEqual(mismatched, []);
+  // Remembered: a new page in the same browser context starts in Chinese.
+  await page.reload();
+  await settle(page, ['ready', 'done', 'error']);
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a share link with a teaching view restores that view and its parameters', async () => {
+  const { page, problems } = await open('#view=forward&forward.t=250&forward.image=3&forward.seed=9');
+  assert.equal(await page.locator('[data-view-panel=forward]').isVisible(), true);
+  assert.equal(await page.locator('[data-view-panel=anatomy]').isVisible(), false);
+  assert.equal(await page.inputValue('[data-testid=forward-t]'), '250');
+  assert.equal(await page.inputValue('[data-testid=forward-image]'), '3');
+  assert.equal(await page.inputValue('[data-testid=forward-seed]'), '9');
+  // The page's own share link carries the view.
+  await page.click('#tab-twopixel');
+  await page.locator('[data-testid=twopixel-t]').fill('420');
+  await page.locator('[data-testid=twopixel-t]').dispatchEvent('change');
+  const link = await page.evaluate(() => location.href);
+  assert.match(link, /view=twopixel/);
+  const again = await openPage(browser, link);
+  await settle(again.page, ['ready', 'done', 'error']);
+  assert.equal(await again.page.locator('[data-view-panel=twopixel]').isVisible(), true);
+  assert.equal(await again.page.inputValue('[data-testid=twopixel-t]'), '420');
+  assert.deepEqual([...problems, ...again.problems], []);
+  await again.page.close();
+  await page.close();
+});
+
+test('the lesson links open their live views', async () => {
+  const { page } = await open();
+  await page.click('[data-lesson=mixture] [data-open-view=twopixel]');
+  assert.equal(await page.locator('[data-view-panel=twopixel]').isVisible(), true);
+  assert.match(page.url(), /view=twopixel/);
+  await page.close();
+});
