@@ -9,13 +9,15 @@
 // √(1−ᾱ_t) the noise, and SNR(t) = ᾱ_t / (1−ᾱ_t) is the ratio of their variances.
 
 /** Visible text of this module; every key exists in both languages. */
+import { fitCanvas } from './canvas.js';
+
 export const STRINGS = {
   en: {
     'charts.title': 'Noise schedules',
     'charts.linear': 'linear',
     'charts.cosine': 'cosine',
     'charts.beta.title': 'Noise added per step, β_t',
-    'charts.alphaBar.title': 'Signal kept so far, ᾱ_t = α₀·α₁·…·α_t',
+    'charts.alphaBar.title': 'Signal kept so far, ᾱ_t = α₁·α₂·…·α_t',
     'charts.weights.title': 'Signal weight √ᾱ_t (solid) and noise weight √(1−ᾱ_t) (dashed)',
     'charts.snr.title': 'Signal-to-noise ratio ᾱ_t / (1−ᾱ_t), log scale',
     'charts.beta.offScale': '{name} β_t: off the chart at the end, up to {v} ↗',
@@ -29,7 +31,7 @@ export const STRINGS = {
     'charts.linear': '线性',
     'charts.cosine': '余弦',
     'charts.beta.title': '每一步加入的噪声 β_t',
-    'charts.alphaBar.title': '累计保留的信号 ᾱ_t = α₀·α₁·…·α_t',
+    'charts.alphaBar.title': '累计保留的信号 ᾱ_t = α₁·α₂·…·α_t',
     'charts.weights.title': '信号权重 √ᾱ_t（实线）与噪声权重 √(1−ᾱ_t)（虚线）',
     'charts.snr.title': '信噪比 ᾱ_t / (1−ᾱ_t)（对数坐标）',
     'charts.beta.offScale': '{name} β_t：末尾冲出图表，最高 {v} ↗',
@@ -139,23 +141,6 @@ function themeColours(element) {
     cosine: get('--teach-cosine', '#1f8a70'),
     font: `11px ${style.fontFamily || 'system-ui, sans-serif'}`,
   };
-}
-
-/** Sizes a canvas's backing store to its CSS box times devicePixelRatio; returns CSS size. */
-function fitCanvas(canvas, aspect) {
-  const width = canvas.clientWidth;
-  if (!width) return null;
-  const height = Math.round(width * aspect);
-  const dpr = window.devicePixelRatio || 1;
-  const w = Math.round(width * dpr);
-  const h = Math.round(height * dpr);
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { ctx, width, height };
 }
 
 /** Draws one chart (axes, both schedules' curves, the marker at t). */
@@ -373,7 +358,7 @@ export function mountScheduleCharts(container, { tables, tr, onTimestep }) {
         line.append(
           fill(translate('charts.readout'), {
             name: translate(`charts.${name}`),
-            t,
+            t: t + 1, // the paper's numbering (1..T), as in the rest of the page
             beta: fmt(tb.betas[t]),
             abar: fmt(abar),
             sab: fmt(Math.sqrt(abar)),

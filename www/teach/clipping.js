@@ -1,7 +1,7 @@
 // Why clipping: the same seed and sampler run twice side by side, once clipping the predicted
 // x_0 to [-1, 1] (as the paper's official code does) and once with the seeds' plain formula.
 
-import { drawFrame, nextFrame, stats } from './pixels.js';
+import { drawFrame, nextFrame, runFromButton, stats } from './pixels.js';
 
 export const STRINGS = {
   en: {
@@ -57,11 +57,9 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
     seed: $('clip-seed'), sampler: $('clip-sampler'), run: $('clip-run'), on: $('clip-on'),
     off: $('clip-off'), status: $('clip-status'),
   };
-  let running = false;
   let twins = null;
 
   async function compare() {
-    if (running) return;
     twins ??= [makeTwin(), makeTwin()];
     if (!twins[0] || !twins[1]) {
       twins = null;
@@ -73,34 +71,25 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
     const steps = ddpm ? twins[0].timesteps : Math.min(50, twins[0].timesteps);
     const sides = [[twins[0], ui.on, true], [twins[1], ui.off, false]];
     for (const [twin, , clip] of sides) twin.start(seed, 1, ddpm ? 'ddpm' : 'ddim', steps, clip, 0);
-    running = true;
-    ui.run.disabled = true;
-    try {
-      const every = ddpm ? 10 : 1;
-      for (let step = 1; step <= steps; step += 1) {
-        const draw = step % every === 0 || step === steps;
-        for (const [twin, canvas] of sides) {
-          const frame = await twin.step(draw, false, draw, undefined);
-          if (!draw) continue;
-          drawFrame(canvas, frame);
-          const { min, max } = stats(frame.x);
-          canvas.nextElementSibling.querySelector('.muted').textContent = tr('clipping.range', { min: min.toFixed(2), max: max.toFixed(2) });
-        }
-        if (draw) ui.status.textContent = tr('clipping.running', { step, total: steps });
-        await nextFrame();
+    const every = ddpm ? 10 : 1;
+    for (let step = 1; step <= steps; step += 1) {
+      const draw = step % every === 0 || step === steps;
+      for (const [twin, canvas] of sides) {
+        const frame = await twin.step(draw, false, draw, undefined);
+        if (!draw) continue;
+        drawFrame(canvas, frame);
+        const { min, max } = stats(frame.x);
+        canvas.nextElementSibling.querySelector('.muted').textContent = tr('clipping.range', { min: min.toFixed(2), max: max.toFixed(2) });
       }
-      ui.on.dataset.done = String(seed);
-    } catch (error) {
-      ui.status.textContent = String(error?.message ?? error);
-    } finally {
-      running = false;
-      ui.run.disabled = false;
+      if (draw) ui.status.textContent = tr('clipping.running', { step, total: steps });
+      await nextFrame();
     }
+    ui.on.dataset.done = String(seed);
   }
 
   ui.run.addEventListener('click', () => {
     onChange();
-    compare();
+    runFromButton(ui.run, ui.status, compare);
   });
 
   return {

@@ -3,7 +3,7 @@
 // the row shows one avatar turning into another.
 
 import { slerpNoise } from '../pkg/ddpm_avatars.js';
-import { drawRow, nextFrame } from './pixels.js';
+import { drawRow, nextFrame, runFromButton } from './pixels.js';
 
 export const STRINGS = {
   en: {
@@ -58,48 +58,37 @@ export function mountInterpolate(container, { tr, size, generator, settings, onC
     a: $('interp-a'), b: $('interp-b'), count: $('interp-count'), steps: $('interp-steps'),
     run: $('interp-run'), canvas: $('interp-canvas'), status: $('interp-status'),
   };
-  let running = false;
-
   async function interpolate() {
     const twin = generator();
     if (!twin) {
       ui.status.textContent = tr('interpolate.needsWeights');
       return;
     }
-    if (running) return;
     const side = size();
     const [a, b] = [wholeNumber(ui.a.value, 0), wholeNumber(ui.b.value, 1)];
     const count = Number(ui.count.value);
     const steps = Math.min(twin.timesteps, Math.max(1, wholeNumber(ui.steps.value, 50)));
     const noise = slerpNoise(a, b, count, 3 * side * side);
     twin.startFrom(noise, twin.timesteps, 0, 'ddim', steps, settings().clip, 0);
-    running = true;
-    ui.run.disabled = true;
-    try {
-      drawRow(ui.canvas, noise, count, side);
-      for (let step = 1; step <= steps; step += 1) {
-        const frame = await twin.step(false, false, true, undefined);
-        drawRow(ui.canvas, frame.x, count, side);
-        ui.status.textContent = tr('interpolate.running', { step, total: steps });
-        await nextFrame();
-      }
-      ui.status.textContent = tr('interpolate.done', { a, b, count, steps });
-      ui.canvas.dataset.done = `${a}-${b}-${count}`;
-    } catch (error) {
-      ui.status.textContent = String(error?.message ?? error);
-    } finally {
-      running = false;
-      ui.run.disabled = false;
+    drawRow(ui.canvas, noise, count, side);
+    for (let step = 1; step <= steps; step += 1) {
+      const frame = await twin.step(false, false, true, undefined);
+      drawRow(ui.canvas, frame.x, count, side);
+      ui.status.textContent = tr('interpolate.running', { step, total: steps });
+      await nextFrame();
     }
+    ui.status.textContent = tr('interpolate.done', { a, b, count, steps });
+    ui.canvas.dataset.done = `${a}-${b}-${count}`;
   }
 
+  const start = () => runFromButton(ui.run, ui.status, interpolate);
   ui.run.addEventListener('click', () => {
     onChange();
-    interpolate();
+    start();
   });
 
   return {
-    run: interpolate,
+    run: start,
     getState: () => ({ a: ui.a.value, b: ui.b.value, n: ui.count.value, steps: ui.steps.value }),
     setState(saved) {
       if (saved.a !== undefined) ui.a.value = String(wholeNumber(saved.a, 0));

@@ -106,3 +106,19 @@ export async function runToEnd(generator, { every = 1, onFrame, cancelled = () =
   }
   return last;
 }
+
+/**
+ * Runs `job` once at a time from a button: while it runs the button is disabled (a second
+ * click does nothing); an error is shown in `status` in words instead of being thrown.
+ */
+export async function runFromButton(button, status, job) {
+  if (button.disabled) return;
+  button.disabled = true;
+  try {
+    await job();
+  } catch (error) {
+    status.textContent = String(error?.message ?? error);
+  } finally {
+    button.disabled = false;
+  }
+}

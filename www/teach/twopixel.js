@@ -14,6 +14,8 @@
 // Schedule tables use 0-based t = 0..T-1 (t = 0 is the first noising step).
 
 /** Visible text of this module; every key exists in both languages. */
+import { fitCanvas } from './canvas.js';
+
 export const STRINGS = {
   en: {
     'twopixel.title': 'The two-pixel world',
@@ -226,20 +228,6 @@ function buildRamp() {
 }
 const RAMP = buildRamp();
 
-/** Sizes a square canvas's backing store to CSS width × devicePixelRatio; returns CSS size. */
-function fitSquare(canvas) {
-  const size = canvas.clientWidth;
-  if (!size) return null;
-  const dpr = window.devicePixelRatio || 1;
-  const pixels = Math.round(size * dpr);
-  if (canvas.width !== pixels || canvas.height !== pixels) {
-    canvas.width = pixels;
-    canvas.height = pixels;
-  }
-  const ctx = canvas.getContext('2d');
-  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  return { ctx, size };
-}
 
 /** Maps plane coordinates (y up) of a view [-half, half]² to canvas CSS pixels. */
 function viewTransform(half, size) {
@@ -495,7 +483,7 @@ export function mountTwoPixel(container, { schedule, tr, onChange }) {
   }
 
   function drawData() {
-    const fit = fitSquare(dataCanvas);
+    const fit = fitCanvas(dataCanvas, 1);
     if (!fit) return;
     const { ctx, size } = fit;
     const view = viewTransform(DATA_VIEW, size);
@@ -505,7 +493,7 @@ export function mountTwoPixel(container, { schedule, tr, onChange }) {
   }
 
   function drawMain() {
-    const fit = fitSquare(mainCanvas);
+    const fit = fitCanvas(mainCanvas, 1);
     if (!fit) return;
     const { ctx, size } = fit;
     const view = viewTransform(MAIN_VIEW, size);
