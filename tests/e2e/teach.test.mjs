@@ -69,7 +69,7 @@ async function assertChanges(page, selector, action, what) {
 test('step anatomy takes apart a step of the main run, for the chosen avatar', async () => {
   const { page, problems } = await open('#seed=3&batch=4&sampler=ddim&steps=5&clip=1&view=anatomy');
   assert.equal(await settle(page), 'done');
-  const panels = await page.locator('[data-view-panel=anatomy] canvas').count();
+  const panels = await page.locator('[data-view-panel=anatomy] .anatomy-panels canvas').count();
   assert.equal(panels, 5);
   // DDIM with eta = 0 adds no fresh noise: that panel says so instead of drawing.
   for (const i of [1, 2, 3, 5]) {
@@ -78,6 +78,11 @@ test('step anatomy takes apart a step of the main run, for the chosen avatar', a
   assert.match(await page.locator('[data-view-panel=anatomy] figure:nth-child(4) .muted').textContent(), /no fresh noise/);
   assert.ok(await page.locator('[data-testid=anatomy-formula] math').count() > 0, 'the formula is typeset');
   assert.match(await page.locator('[data-testid=anatomy-status]').textContent(), /t = 1 → 0/);
+  assertDrawn(await pixels(page, '[data-testid=anatomy-grid]'), 'the copy of the running grid');
+  // Clicking the bottom-right avatar of the 2x2 grid picks avatar 4 (index 3).
+  const box = await page.locator('[data-testid=anatomy-grid]').boundingBox();
+  await page.mouse.click(box.x + box.width * 0.8, box.y + box.height * 0.8);
+  assert.equal(await page.inputValue('[data-testid=anatomy-avatar]'), '3');
   await assertChanges(page, '[data-view-panel=anatomy] figure:nth-child(1) canvas', async () => {
     await page.selectOption('[data-testid=anatomy-avatar]', '2');
     await page.click('#generate');

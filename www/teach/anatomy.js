@@ -3,13 +3,14 @@
 // with the step's formula and the schedule's numbers for this t filled in.
 
 import { renderTex } from './i18n.js';
-import { drawValues, stats } from './pixels.js';
+import { drawFrame, drawValues, stats } from './pixels.js';
 
 export const STRINGS = {
   en: {
     'anatomy.intro': 'Each drawn step of the main run is taken apart here, for one avatar of the grid. '
       + 'Press Generate (a short DDIM run is enough) and watch the parts change with t.',
     'anatomy.avatar': 'Avatar',
+    'anatomy.pickHint': 'or click one in the grid',
     'anatomy.xt': 'x_t: the input',
     'anatomy.eps': 'ε_θ(x_t, t): predicted noise (×⅓)',
     'anatomy.x0': 'x̂₀: predicted clean image',
@@ -25,6 +26,7 @@ export const STRINGS = {
     'anatomy.intro': '主生成过程中每个被绘制的步骤都在这里拆开展示（针对网格中的一个头像）。'
       + '点击“Generate”（较短的 DDIM 运行即可），观察各部分如何随 t 变化。',
     'anatomy.avatar': '头像',
+    'anatomy.pickHint': '或在网格中点选一个',
     'anatomy.xt': 'x_t：输入',
     'anatomy.eps': 'ε_θ(x_t, t)：预测的噪声（×⅓）',
     'anatomy.x0': 'x̂₀：预测的干净图像',
@@ -55,14 +57,19 @@ const PANELS = [
 export function mountAnatomy(container, { tr, table, onChange }) {
   container.innerHTML = `
     <p data-i18n="anatomy.intro"></p>
-    <label><span data-i18n="anatomy.avatar"></span>
-      <select data-testid="anatomy-avatar"></select></label>
+    <div class="anatomy-pick">
+      <canvas data-view-canvas data-testid="anatomy-grid" title=""></canvas>
+      <label><span data-i18n="anatomy.avatar"></span>
+        <select data-testid="anatomy-avatar"></select></label>
+      <span class="muted" data-i18n="anatomy.pickHint"></span>
+    </div>
     <p class="muted" data-testid="anatomy-status" data-i18n="anatomy.waiting"></p>
     <div class="anatomy-panels"></div>
     <div class="anatomy-formula" data-testid="anatomy-formula"></div>
     <div class="anatomy-formula" data-testid="anatomy-numbers"></div>
     <p class="muted anatomy-note"></p>`;
   const select = container.querySelector('select');
+  const gridCanvas = container.querySelector('[data-testid=anatomy-grid]');
   const status = container.querySelector('[data-testid=anatomy-status]');
   const note = container.querySelector('.anatomy-note');
   const [formula, numbers] = container.querySelectorAll('.anatomy-formula');
@@ -82,11 +89,40 @@ export function mountAnatomy(container, { tr, table, onChange }) {
   }
   setBatch(1);
   select.addEventListener('change', () => onChange());
+  // A click on the small copy of the running grid picks that avatar.
+  gridCanvas.addEventListener('click', (event) => {
+    if (!last) return;
+    const [batch, size] = [last.settings.batch, last.size];
+    const columns = Math.ceil(Math.sqrt(batch));
+    const box = gridCanvas.getBoundingClientRect();
+    const x = ((event.clientX - box.left) / box.width) * gridCanvas.width;
+    const y = ((event.clientY - box.top) / box.height) * gridCanvas.height;
+    const index = Math.floor(y / (size + 2)) * columns + Math.floor(x / (size + 2));
+    if (index < batch) {
+      select.value = String(index);
+      drawGrid(last.frame, last.settings, size);
+      onChange();
+    }
+  });
+
+  /** The running grid (as the main canvas shows it) with the chosen avatar outlined. */
+  function drawGrid(frame, settings, size) {
+    if (!frame.rgba) return;
+    drawFrame(gridCanvas, frame);
+    const columns = Math.ceil(Math.sqrt(settings.batch));
+    const index = Number(select.value) || 0;
+    const context = gridCanvas.getContext('2d');
+    context.strokeStyle = '#ffd400';
+    context.lineWidth = Math.max(1, size / 32);
+    const [left, top] = [(index % columns) * (size + 2), Math.floor(index / columns) * (size + 2)];
+    context.strokeRect(left + 0.5, top + 0.5, size - 1, size - 1);
+  }
 
   function show(frame, settings, size) {
     const focus = frame.focus;
     if (!focus) return;
     last = { frame, settings, size };
+    drawGrid(frame, settings, size);
     const schedule = table();
     const k = frame.timestep; // 0-based index of the step taken: the paper's t = k + 1
     const sigma = schedule && settings.sampler === 'ddpm' && k > 0 ? Math.sqrt(schedule.posteriorVariance[k]) : 0;
