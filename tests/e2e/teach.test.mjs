@@ -268,3 +268,17 @@ test('the lesson links open their live views', async () => {
   assert.match(page.url(), /view=twopixel/);
   await page.close();
 });
+
+test('without any usable weights the model-free views still work and the others say why', async () => {
+  // This server has no default weights: the page reports the 404 and keeps teaching.
+  const { page, problems } = await openPage(browser, `${server.url}/index.html#view=forward&forward.t=500`);
+  assert.equal(await settle(page, ['ready', 'error']), 'error');
+  await page.waitForFunction(() => document.querySelector('[data-testid=forward-canvas]').dataset.std);
+  assertDrawn(await pixels(page, '[data-testid=forward-canvas]'), 'forward jump without weights');
+  await page.click('[data-testid=forward-denoise]');
+  assert.match(await page.locator('[data-testid=forward-status]').textContent(), /no weights are loaded/);
+  await page.click('#tab-schedule');
+  assertDrawn(await pixels(page, '[data-view-panel=schedule] canvas[data-view-canvas=snr]'), 'charts without weights');
+  assert.deepEqual(problems, []);
+  await page.close();
+});

@@ -18,7 +18,7 @@ export const STRINGS = {
     'forward.denoise': 'Denoise from here',
     'forward.denoiseHint': 'Runs the reverse process from this x_t with the main controls’ sampler: '
       + 'from a small t you get a variation of the image, from a large t a new avatar.',
-    'forward.needsWeights': 'Denoising needs the model: wait for the weights to load.',
+    'forward.needsWeights': 'Denoising needs the model: no weights are loaded yet (or they failed to load: see the message above).',
     'forward.running': 'Denoising from t = {t}: step {step} of {total}',
     'forward.done': 'Denoised from t = {t} in {total} steps.',
     'forward.badImage': 'This file could not be read as an image: {error}',
@@ -35,7 +35,7 @@ export const STRINGS = {
     'forward.denoise': '从这里去噪',
     'forward.denoiseHint': '用主控制区选定的采样器从当前 x_t 运行反向过程：'
       + 't 较小时得到原图的变体，t 较大时得到一个新头像。',
-    'forward.needsWeights': '去噪需要模型：请等待权重加载完成。',
+    'forward.needsWeights': '去噪需要模型：权重尚未加载（或加载失败：见上方的提示）。',
     'forward.running': '正在从 t = {t} 去噪：第 {step} / {total} 步',
     'forward.done': '已从 t = {t} 去噪，共 {total} 步。',
     'forward.badImage': '无法把这个文件读成图片：{error}',
