@@ -5,9 +5,13 @@
 import init, { Generator } from './pkg/ddpm_avatars.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
 import { decodeShare, encodeShare } from './share.js';
+import { STRINGS } from './strings.js';
+import { LANGUAGE_EVENT, initLanguage, mountLanguageToggle, registerStrings, tr } from './teach/i18n.js';
 import {
   mountTeaching, restoreTeaching, runStarted, runStepped, setGenerator, stepRequest, teachingParams,
 } from './teach/teach.js';
+
+registerStrings(STRINGS);
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -74,13 +78,13 @@ async function webgpuAdapterAvailable() {
 // ---------- weights ----------
 
 async function loadGenerator(url, useWebgpu) {
-  setStatus(`Downloading weights ${url}…`);
+  setStatus(tr('ui.downloading', { url }));
   ui.progress.removeAttribute('value');
   const bytes = await fetchWeights(url, (fraction, detail) => {
     ui.progress.value = fraction;
-    setStatus(`Downloading weights: ${detail}`);
+    setStatus(tr('ui.downloadingDetail', { detail }));
   });
-  setStatus('Checking the weights…');
+  setStatus(tr('ui.checking'));
   const generator = await Generator.create(bytes, useWebgpu);
   return generator;
 }
@@ -90,14 +94,14 @@ function describeWeights(generator, url) {
   try {
     const meta = JSON.parse(generator.metadataJson);
     const size = meta.image.size;
-    ui.weightsInfo.textContent = `Model: ${size}x${size} U-Net trained ${meta.training.steps} steps on `
-      + `${meta.dataset.name} (${meta.dataset.licence}). Weights ${generator.weightsHash}.`;
+    ui.weightsInfo.textContent = tr('ui.modelInfo', {
+      size, steps: meta.training.steps, dataset: meta.dataset.name, licence: meta.dataset.licence,
+      hash: generator.weightsHash,
+    });
   } catch {
-    ui.weightsInfo.textContent = `Weights ${generator.weightsHash}.`;
+    ui.weightsInfo.textContent = tr('ui.weightsOnly', { hash: generator.weightsHash });
   }
-  const backend = generator.backend === 'cpu'
-    ? 'Running on the CPU (no WebGPU adapter): slower, same avatars.'
-    : 'Running on your GPU with WebGPU (f32).';
+  const backend = tr(generator.backend === 'cpu' ? 'ui.backendCpu' : 'ui.backendGpu');
   ui.backend.textContent = backend;
   ui.backend.dataset.backend = generator.backend;
 }
@@ -150,10 +154,11 @@ function draw(frame) {
   run.lastFrame = frame;
   window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, timestep: frame.timestep } }));
   ui.progress.value = frame.total ? frame.step / frame.total : 0;
-  const what = ui.showX0.checked && frame.x0 ? 'predicted x₀' : 'x_t';
+  const what = tr(ui.showX0.checked && frame.x0 ? 'ui.showingX0' : 'ui.showingXt');
+  // `level`: the paper's t of the image shown (its noise level).
   setStatus(frame.done
-    ? `Done: ${frame.total} steps.`
-    : `Step ${frame.step} of ${frame.total} · t = ${frame.timestep} · showing ${what}`);
+    ? tr('ui.done', { total: frame.total })
+    : tr('ui.stepStatus', { step: frame.step, total: frame.total, t: frame.level, what }));
 }
 
 function updateTiming(frame) {
@@ -161,18 +166,20 @@ function updateTiming(frame) {
   if (!recent.length) return;
   const average = recent.reduce((a, b) => a + b, 0) / recent.length;
   const remaining = (frame.total - frame.step) * average;
-  ui.timing.textContent = `${average.toFixed(1)} ms/step · ETA ${formatDuration(remaining)}`;
+  ui.timing.textContent = tr('ui.timing', { ms: average.toFixed(1), eta: formatDuration(remaining) });
   if (run.generator.backend === 'cpu' && run.settings.steps > 100) {
-    ui.cpuEta.textContent = `this run needs about ${formatDuration(frame.total * average)} in all.`;
+    ui.cpuEta.textContent = tr('ui.cpuEta', { duration: formatDuration(frame.total * average) });
     ui.cpuHint.hidden = false;
   }
 }
 
 function formatDuration(millis) {
   const seconds = Math.round(millis / 1000);
-  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 60) return tr('ui.seconds', { s: seconds });
   const minutes = Math.floor(seconds / 60);
-  return minutes < 60 ? `${minutes} min ${seconds % 60} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  return minutes < 60
+    ? tr('ui.minutes', { m: minutes, s: seconds % 60 })
+    : tr('ui.hours', { h: Math.floor(minutes / 60), m: minutes % 60 });
 }
 
 // ---------- the reverse-process loop ----------
@@ -191,7 +198,7 @@ async function generate() {
   try {
     run.generator.start(settings.seed, settings.batch, settings.sampler, settings.steps, settings.clip, 0);
   } catch (error) {
-    showError(`Cannot start: ${errorText(error)}`);
+    showError(tr('ui.cannotStart', { error: errorText(error) }));
     return;
   }
   history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
@@ -237,9 +244,9 @@ async function loop(settings) {
       await nextAnimationFrame();
     }
     setPageState(run.stopRequested ? 'stopped' : 'done');
-    if (run.stopRequested) setStatus('Stopped.');
+    if (run.stopRequested) setStatus(tr('ui.stopped'));
   } catch (error) {
-    showError(`Generation failed: ${errorText(error)}`);
+    showError(tr('ui.failed', { error: errorText(error) }));
     setPageState('error');
   } finally {
     run.active = false;
@@ -259,7 +266,7 @@ function setControls() {
   ui.generate.disabled = !ready;
   ui.pause.disabled = !run.active;
   ui.stop.disabled = !run.active;
-  ui.pause.textContent = run.paused ? 'Resume' : 'Pause';
+  ui.pause.textContent = tr(run.paused ? 'ui.resume' : 'ui.pause');
   ui.download.disabled = !run.lastFrame;
   ui.share.disabled = !ready;
 }
@@ -267,9 +274,9 @@ function setControls() {
 // ---------- downloads ----------
 
 function updateDownloadChoices(batch) {
-  ui.downloadWhat.replaceChildren(new Option('the grid', 'grid'));
+  ui.downloadWhat.replaceChildren(new Option(tr('ui.theGrid'), 'grid'));
   for (let i = 0; i < batch; i += 1) {
-    ui.downloadWhat.append(new Option(`avatar ${i + 1} (seed ${run.settings.seed + i})`, String(i)));
+    ui.downloadWhat.append(new Option(tr('ui.avatarOption', { n: i + 1, seed: run.settings.seed + i }), String(i)));
   }
 }
 
@@ -307,9 +314,9 @@ async function copyShareLink() {
   const link = shareLink(readSettings());
   try {
     await navigator.clipboard.writeText(link);
-    showNotice('Share link copied. Whoever opens it gets these exact avatars.');
+    showNotice(tr('ui.copied'));
   } catch {
-    showNotice(`Share link: ${link}`);
+    showNotice(tr('ui.shareLink', { link }));
   }
 }
 
@@ -352,25 +359,36 @@ function restoreFromHash(start) {
   if (!shared) return false;
   applySettings(shared);
   if (shared.weightsHash && shared.weightsHash !== run.generator.weightsHash) {
-    showNotice(`This link was made with other weights (${shared.weightsHash}); these are `
-      + `${run.generator.weightsHash}, so the avatars will differ.`);
+    showNotice(tr('ui.otherWeights', { theirs: shared.weightsHash, ours: run.generator.weightsHash }));
   }
   if (start) generate();
   return true;
 }
 
+/** Re-renders the texts the page wrote itself in the newly chosen language. */
+function retranslate() {
+  if (run.generator) describeWeights(run.generator, ui.weightsUrl.textContent);
+  if (run.lastFrame) draw(run.lastFrame);
+  else if (run.generator) setStatus(tr('ui.ready'));
+  if (run.settings) updateDownloadChoices(run.settings.batch);
+  setControls();
+}
+
 async function main() {
   setPageState('loading');
+  initLanguage();
+  mountLanguageToggle($('lang-toggle'));
+  window.addEventListener(LANGUAGE_EVENT, retranslate);
   wireControls();
   updateStepsVisibility();
   try {
     await init();
   } catch (error) {
-    showError(`The WebAssembly module failed to load: ${errorText(error)}`);
+    showError(tr('ui.wasmFailed', { error: errorText(error) }));
     setPageState('error');
     return;
   }
-  mountTeaching(document.getElementById('teach'), document.getElementById('lang-toggle'));
+  mountTeaching($('teach'));
   const useWebgpu = await webgpuAdapterAvailable();
   const requested = new URLSearchParams(location.search).get('weights');
   const candidates = requested ? [requested, DEFAULT_WEIGHTS] : [DEFAULT_WEIGHTS];
@@ -380,28 +398,27 @@ async function main() {
       describeWeights(run.generator, url);
       break;
     } catch (error) {
-      const fallback = url === requested ? ' Falling back to the default weights.' : '';
+      const fallback = url === requested ? tr('ui.fallback') : '';
       const unpublished = url === DEFAULT_WEIGHTS && /answered 404/.test(errorText(error))
-        ? ' No default weights are published yet: train them (README, "Train your own") or '
-          + 'open the page with ?weights=URL.'
+        ? tr('ui.unpublished')
         : '';
-      showError(`The weights at ${url} could not be used: ${errorText(error)}.${fallback}${unpublished}`);
+      showError(tr('ui.weightsFailed', { url, error: errorText(error) }) + fallback + unpublished);
     }
   }
   if (!run.generator) {
-    setStatus('No usable weights.');
+    setStatus(tr('ui.noWeights'));
     setPageState('error');
     restoreTeaching(location.hash);
     return;
   }
   setGenerator(run.generator, readSettings);
   ui.progress.value = 0;
-  setStatus('Ready: press Generate (or G).');
+  setStatus(tr('ui.ready'));
   setControls();
   setPageState('ready');
   const mismatch = await run.generator.checkFingerprint().catch(() => -1);
   if (mismatch > 0.05) {
-    showNotice(`This device computes slightly different numbers from the trainer (fingerprint off by ${mismatch.toFixed(3)}).`);
+    showNotice(tr('ui.fingerprint', { mismatch: mismatch.toFixed(3) }));
   }
   restoreFromHash(true);
 }

@@ -212,8 +212,9 @@ test('why clipping: the same seed with clipping on and off', async () => {
 
 test('the language switch translates every explanation and leaves no key untranslated', async () => {
   const { page, problems } = await open('', `${TINY}&lang=en`);
-  const texts = () => page.evaluate(() => [...document.querySelectorAll('.explain [data-i18n-html], .explain [data-i18n], #teach [data-i18n], #teach [data-i18n-html]')]
-    .filter((el) => el.offsetParent !== null || el.closest('[role=tab]'))
+  // Every translated element of the page that is shown (tabs and menu options included).
+  const texts = () => page.evaluate(() => [...document.querySelectorAll('[data-i18n], [data-i18n-html]')]
+    .filter((el) => el.offsetParent !== null || el.closest('[role=tab]') || el.tagName === 'OPTION')
     .map((el) => el.textContent.trim()));
   // Open every view once so their texts exist too.
   for (const view of VIEWS) await page.click(`#tab-${view}`);
@@ -221,6 +222,9 @@ test('the language switch translates every explanation and leaves no key untrans
   await page.click('[data-testid=lang-toggle]');
   assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
   const chinese = await texts();
+  assert.ok(english.length > 60, `${english.length} translated elements`);
+  assert.equal(await page.locator('#generate').textContent(), '生成');
+  assert.match(await page.locator('#status').textContent(), /就绪/, 'the status line follows the language');
   assert.equal(chinese.length, english.length);
   const unchanged = english.filter((text, i) => text === chinese[i] && /[a-z]{3}/.test(text));
   assert.deepEqual(unchanged, [], 'English text left after switching to Chinese');

@@ -7,7 +7,7 @@ import { mountAnatomy, STRINGS as ANATOMY } from './anatomy.js';
 import { mountScheduleCharts, STRINGS as CHARTS } from './charts.js';
 import { mountClipping, STRINGS as CLIPPING } from './clipping.js';
 import { mountForward, STRINGS as FORWARD } from './forward.js';
-import { LANGUAGE_EVENT, applyTranslations, initLanguage, mountLanguageToggle, registerStrings, tr } from './i18n.js';
+import { LANGUAGE_EVENT, applyTranslations, registerStrings, tr } from './i18n.js';
 import { mountInterpolate, STRINGS as INTERPOLATE } from './interpolate.js';
 import { renderLesson, STRINGS as LESSON, VIEWS } from './lesson.js';
 import { mountTimeline, STRINGS as TIMELINE } from './timeline.js';
@@ -174,11 +174,11 @@ export function setGenerator(generator, settings) {
 }
 
 /**
- * Builds the teaching section inside `root`: the language toggle, the lesson, the tabs and
+ * Builds the teaching section inside `root`: the lesson, the tabs and
  * the view panels. Views that need no weights (schedule charts, two-pixel world, the forward
  * jump) work at once.
  */
-export function mountTeaching(root, toggle) {
+export function mountTeaching(root) {
   teach.tables = { linear: scheduleTable('linear', 1000), cosine: scheduleTable('cosine', 1000) };
   const tabs = root.querySelector('[role=tablist]');
   const panels = root.querySelector('.teach-panels');
@@ -209,9 +209,8 @@ export function mountTeaching(root, toggle) {
     teach.tabs[next].focus();
   });
   renderLesson(root.querySelector('.lesson-container'), { tr, onOpenView: (view) => openView(view) });
-  mountLanguageToggle(toggle);
   window.addEventListener(LANGUAGE_EVENT, () => {
     for (const handle of Object.values(teach.views)) handle.setLanguage?.();
   });
-  initLanguage();
+  applyTranslations(root);
 }
