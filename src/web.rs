@@ -151,7 +151,8 @@ impl Generator {
         let per_image = self.per_image();
         if x.is_empty() || !x.len().is_multiple_of(per_image) {
             return Err(JsError::new(&format!(
-                "startFrom needs whole images of {per_image} values (3 x {0} x {0}), got {1}",
+                "startFrom needs whole images of {per_image} values ({0} x {1} x {1}), got {2}",
+                self.metadata.image.channels,
                 self.metadata.image.size,
                 x.len()
             )));
@@ -204,15 +205,17 @@ impl Generator {
         let frame = Object::new();
         let level = sampler.next_timestep().map_or(0, |t| t + 1);
         set_counters(&frame, output.timestep, level, step, total)?;
-        if draw {
-            set_pixels(&frame, "rgba", &grid(read(output.x.clone()).await?, batch, size)?)?;
+        // One read-back of the new x_t serves both the grid and the raw values.
+        let x = if draw || raw { Some(read(output.x.clone()).await?) } else { None };
+        if let (true, Some(values)) = (draw, &x) {
+            set_pixels(&frame, "rgba", &grid(values.clone(), batch, size)?)?;
         }
         if with_x0 {
             let x0 = grid(read(output.predicted_x0.clone()).await?, batch, size)?;
             set_pixels(&frame, "x0", &x0)?;
         }
-        if raw {
-            set(&frame, "x", &Float32Array::from(read(output.x.clone()).await?.as_slice()))?;
+        if let (true, Some(values)) = (raw, &x) {
+            set(&frame, "x", &Float32Array::from(values.as_slice()))?;
         }
         if let Some(index) = focus {
             let focused = Object::new();

@@ -53,6 +53,14 @@ function assertDrawn(values, what) {
   assert.ok(distinct.size > 3, `${what} is blank (${distinct.size} colours)`);
 }
 
+/** Waits (up to 2 minutes) until the element's `data-<key>` is set (to `value`, when given). */
+function waitForData(page, selector, key, value) {
+  return page.waitForFunction(({ css, name, wanted }) => {
+    const found = document.querySelector(css)?.dataset[name];
+    return wanted === undefined ? Boolean(found) : found === wanted;
+  }, { css: selector, name: key, wanted: value }, { timeout: 120_000 });
+}
+
 /** Runs `action` and waits (up to 2 minutes) until the canvas at `selector` shows something else. */
 async function assertChanges(page, selector, action, what) {
   const before = await pixels(page, selector);
@@ -150,7 +158,7 @@ test('forward explorer: t = 0 is the image exactly, t = T is noise, denoising ru
   await page.selectOption('#sampler', 'ddim');
   await page.fill('#steps', '10');
   await page.click('[data-testid=forward-denoise]');
-  await page.waitForFunction(() => document.querySelector('[data-testid=forward-result]').dataset.done, null, { timeout: 120_000 });
+  await waitForData(page, '[data-testid=forward-result]', 'done');
   assertDrawn(await pixels(page, '[data-testid=forward-result]'), 'denoised result');
   assert.match(await page.locator('[data-testid=forward-status]').textContent(), /t = 300 .* 4 /);
   assert.deepEqual(problems, []);
@@ -164,7 +172,7 @@ test('timeline scrubs the kept frames and branches from one', async () => {
   await assertChanges(page, '[data-testid=timeline-canvas]', () => page.locator('[data-testid=timeline-slider]').fill('2'), 'timeline slider');
   assert.match(await page.locator('[data-testid=timeline-label]').textContent(), /step 2 of 8/);
   await page.click('[data-testid=timeline-branch-button]');
-  await page.waitForFunction(() => document.querySelector('[data-testid=timeline-branch]').dataset.diff, null, { timeout: 120_000 });
+  await waitForData(page, '[data-testid=timeline-branch]', 'diff');
   assertDrawn(await pixels(page, '[data-testid=timeline-branch]'), 'branch');
   assert.ok(Number(await page.locator('[data-testid=timeline-branch]').getAttribute('data-diff')) > 0, 'another seed changes the ending');
   assert.deepEqual(problems, []);
@@ -174,11 +182,11 @@ test('timeline scrubs the kept frames and branches from one', async () => {
 test('seed interpolation denoises a row of slerped x_T', async () => {
   const { page, problems } = await open('#view=interpolate&interpolate.steps=4&interpolate.n=5');
   await page.click('[data-testid=interp-run]');
-  await page.waitForFunction(() => document.querySelector('[data-testid=interp-canvas]').dataset.done === '0-1-5', null, { timeout: 120_000 });
+  await waitForData(page, '[data-testid=interp-canvas]', 'done', '0-1-5');
   await assertChanges(page, '[data-testid=interp-canvas]', async () => {
     await page.fill('[data-testid=interp-b]', '7');
     await page.click('[data-testid=interp-run]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=interp-canvas]').dataset.done === '0-7-5', null, { timeout: 120_000 });
+    await waitForData(page, '[data-testid=interp-canvas]', 'done', '0-7-5');
   }, 'interpolation seed B');
   assert.deepEqual(problems, []);
   await page.close();
@@ -195,7 +203,7 @@ test('two-pixel world diffuses the cloud and follows t', async () => {
 test('why clipping: the same seed with clipping on and off', async () => {
   const { page, problems } = await open('#view=clipping');
   await page.click('[data-testid=clip-run]');
-  await page.waitForFunction(() => document.querySelector('[data-testid=clip-on]').dataset.done, null, { timeout: 120_000 });
+  await waitForData(page, '[data-testid=clip-on]', 'done');
   const on = await pixels(page, '[data-testid=clip-on]');
   const off = await pixels(page, '[data-testid=clip-off]');
   assertDrawn(on, 'clip on');
@@ -204,7 +212,7 @@ test('why clipping: the same seed with clipping on and off', async () => {
   await assertChanges(page, '[data-testid=clip-on]', async () => {
     await page.fill('[data-testid=clip-seed]', '5');
     await page.click('[data-testid=clip-run]');
-    await page.waitForFunction(() => document.querySelector('[data-testid=clip-on]').dataset.done === '5', null, { timeout: 120_000 });
+    await waitForData(page, '[data-testid=clip-on]', 'done', '5');
   }, 'clipping seed');
   assert.deepEqual(problems, []);
   await page.close();

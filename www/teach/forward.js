@@ -78,7 +78,7 @@ export function mountForward(container, { tr, table, size, generator, settings, 
     result: $('forward-result'), denoise: $('forward-denoise'), status: $('forward-status'),
     error: $('forward-error'),
   };
-  for (const [i] of SAMPLE_CELLS.entries()) {
+  for (let i = 0; i < SAMPLE_CELLS.length; i += 1) {
     const option = new Option('', String(i));
     option.dataset.i18n = 'forward.sample';
     option.dataset.i18nParams = JSON.stringify({ n: i + 1 });

@@ -17,8 +17,12 @@ export function drawFrame(canvas, frame) {
     canvas.width = frame.width;
     canvas.height = frame.height;
   }
-  const image = new ImageData(new Uint8ClampedArray(frame.rgba), frame.width, frame.height);
-  canvas.getContext('2d').putImageData(image, 0, 0);
+  canvas.getContext('2d').putImageData(imageData(frame), 0, 0);
+}
+
+/** A `{width, height, rgba}` frame as canvas ImageData. */
+function imageData(frame) {
+  return new ImageData(new Uint8ClampedArray(frame.rgba), frame.width, frame.height);
 }
 
 /** Draws `count` images side by side in one row with a 2-pixel gap. */
@@ -32,8 +36,7 @@ export function drawRow(canvas, values, count, size) {
   context.fillRect(0, 0, canvas.width, canvas.height);
   for (let i = 0; i < count; i += 1) {
     const frame = valuesToFrame(values.subarray(i * perImage, (i + 1) * perImage), 1, size, 1);
-    const image = new ImageData(new Uint8ClampedArray(frame.rgba), frame.width, frame.height);
-    context.putImageData(image, i * (size + gap), 0);
+    context.putImageData(imageData(frame), i * (size + gap), 0);
   }
 }
 

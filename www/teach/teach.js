@@ -17,8 +17,6 @@ for (const strings of [ANATOMY, CHARTS, CLIPPING, FORWARD, INTERPOLATE, LESSON, 
   registerStrings(strings);
 }
 
-const HASH_KEYS = new Set(['view']);
-
 const teach = {
   generator: null, // the page's Generator (null until weights load)
   settings: () => null, // the main controls' settings
@@ -113,7 +111,7 @@ export function teachingParams() {
 }
 
 function isTeachingKey(key) {
-  return HASH_KEYS.has(key) || VIEWS.some((view) => key.startsWith(`${view}.`));
+  return key === 'view' || VIEWS.some((view) => key.startsWith(`${view}.`));
 }
 
 /** Writes the teaching parameters into the hash, keeping the run's share parameters. */
