@@ -15,7 +15,7 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test wasm pkg page-tools browser e2e data train resume weights bench
+.PHONY: test serve setup fmt-check clippy rust-test wasm pkg page-tools browser native-tools e2e data train resume weights bench
 
 ## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 test: setup fmt-check clippy rust-test e2e
@@ -64,10 +64,17 @@ page-tools: setup
 browser:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+## The native programs the browser tests need, exactly as `cargo test --workspace` builds them:
+## a `cargo run` of one package would resolve other burn features and compile burn again
+## (~10 minutes on 2 cores). After rust-test this finds everything fresh.
+NATIVE_DIR := target/debug
+native-tools:
+	$(CARGO) build --workspace --all-targets --quiet
+
 ## Real-browser tests against the built page, with tiny weights made by the project's code.
-e2e: pkg browser
-	$(CARGO) run --quiet --example tiny_weights -- target/e2e/tiny.safetensors
-	$(CARGO) run --quiet -p trainer -- sample --weights target/e2e/tiny.safetensors \
+e2e: pkg browser native-tools
+	$(NATIVE_DIR)/examples/tiny_weights target/e2e/tiny.safetensors
+	$(NATIVE_DIR)/trainer sample --weights target/e2e/tiny.safetensors \
 		--out target/e2e/native.png --seed 5 --count 1 --sampler ddim --steps 4 --scale 1 --device cpu
 	cd tests/e2e && node --test --test-concurrency=1
 

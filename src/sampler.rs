@@ -20,14 +20,65 @@ pub const MAX_BATCH: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum SamplerKind {
-    /// Ancestral sampling with `sigma_t^2 = beta_tilde_t`, all `T` steps.
-    Ddpm,
-    /// DDIM over an evenly spaced subsequence of the timesteps. `eta = 0` is deterministic
-    /// given `x_T`; `eta = 1` with all `T` steps is DDPM.
+    /// Ancestral sampling (Ho et al. 2020, Algorithm 2), all `T` steps.
+    Ddpm {
+        /// The variance `sigma_t^2` of the noise added per step.
+        #[serde(default)]
+        variance: DdpmVariance,
+    },
+    /// DDIM over a subsequence of the timesteps. `eta = 0` is deterministic given `x_T`;
+    /// `eta = 1` with all `T` steps is DDPM.
     Ddim {
         /// Scale of the fresh noise, `0 ..= 1` usually.
         eta: f64,
+        /// Which timesteps the subsequence visits.
+        #[serde(default)]
+        spacing: TimestepSpacing,
     },
+}
+
+impl SamplerKind {
+    /// DDPM with the default variance.
+    pub fn ddpm() -> Self {
+        Self::Ddpm { variance: DdpmVariance::default() }
+    }
+
+    /// DDIM with `eta` and the default spacing.
+    pub fn ddim(eta: f64) -> Self {
+        Self::Ddim { eta, spacing: TimestepSpacing::default() }
+    }
+}
+
+/// The two choices of `sigma_t^2` in Ho et al. 2020, section 3.2: "experimentally, both had
+/// similar results". Both are exact for some data: `beta_t` for `x_0 ~ N(0, I)`, `beta_tilde_t`
+/// for `x_0` fixed to one point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DdpmVariance {
+    /// `sigma_t^2 = beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) beta_t`, the
+    /// posterior variance (eq. 7; the reference code's "fixedsmall"). The default: with an
+    /// exact denoiser both variances made samples equally close to the data, within the
+    /// measurement's noise (`tests/sampler_quality.rs`, README).
+    #[default]
+    Posterior,
+    /// `sigma_t^2 = beta_t` (the reference code's "fixedlarge", used for its CIFAR-10 run).
+    Beta,
+}
+
+/// Which `steps` of the `T` timesteps DDIM visits (Lin et al. 2024, table 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestepSpacing {
+    /// `i T / steps` for `i = steps-1 .. 0`: 4 steps of 1000 visit 750, 500, 250, 0, so
+    /// the run starts by treating pure noise as `x_750` (the DDIM paper's choice). The
+    /// default: with an exact denoiser it made samples closer to the data than trailing at
+    /// 4 and 10 steps, and equally close at 50 (`tests/sampler_quality.rs`, README).
+    #[default]
+    Leading,
+    /// `T - 1 - i T / steps` for `i = 0 .. steps-1`: 4 steps of 1000 visit 999, 749, 499, 249,
+    /// so the first step starts from the noise level `x_T` really has, and the last one
+    /// jumps from `x_249` to the clean image.
+    Trailing,
 }
 
 /// Everything that, with the seed and the weights, determines the sampled images.
@@ -43,14 +94,22 @@ pub struct SamplerConfig {
 }
 
 impl SamplerConfig {
-    /// DDPM over all `timesteps`, clipping on.
+    /// DDPM over all `timesteps`, default variance, clipping on.
     pub fn ddpm(timesteps: usize) -> Self {
-        Self { kind: SamplerKind::Ddpm, steps: timesteps, clip_x0: true }
+        Self { kind: SamplerKind::ddpm(), steps: timesteps, clip_x0: true }
     }
 
-    /// Deterministic DDIM (`eta = 0`) with `steps` steps, clipping on.
+    /// Deterministic DDIM (`eta = 0`) with `steps` steps, default spacing, clipping on.
     pub fn ddim(steps: usize) -> Self {
-        Self { kind: SamplerKind::Ddim { eta: 0.0 }, steps, clip_x0: true }
+        Self { kind: SamplerKind::ddim(0.0), steps, clip_x0: true }
+    }
+
+    /// The timesteps this run visits, descending (0-based).
+    pub fn timesteps(&self, total: usize) -> Vec<usize> {
+        match self.kind {
+            SamplerKind::Ddpm { .. } => (0..total).rev().collect(),
+            SamplerKind::Ddim { spacing, .. } => spaced_timesteps(total, self.steps, spacing),
+        }
     }
 }
 
@@ -119,25 +178,15 @@ pub struct StepOutput {
     pub timestep: usize,
     /// The new, less noisy image.
     pub x: Tensor<4>,
-    /// `eps_theta(x_t, t)` (after clipping, the noise consistent with the clipped `x_0`).
+    /// The model's output `eps_theta(x_t, t)`.
     pub predicted_noise: Tensor<4>,
+    /// The noise the step used: the model's output, or with clipping on the noise consistent
+    /// with the clipped `x_0` (`(x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)`).
+    pub effective_noise: Tensor<4>,
     /// The model's current guess of the final image (clipped if clipping is on).
     pub predicted_x0: Tensor<4>,
     /// The fresh noise `sigma_t z` added this step (zeros at the last step and for DDIM eta 0).
     pub added_noise: Tensor<4>,
-}
-
-impl StepOutput {
-    /// Completes a step: `x = mean + added_noise`.
-    fn new(
-        timestep: usize,
-        mean: Tensor<4>,
-        predicted_noise: Tensor<4>,
-        predicted_x0: Tensor<4>,
-        added_noise: Tensor<4>,
-    ) -> Self {
-        Self { timestep, x: mean + added_noise.clone(), predicted_noise, predicted_x0, added_noise }
-    }
 }
 
 /// The state of one reverse process: `x_t` and the timesteps still to go.
@@ -166,13 +215,13 @@ impl Sampler {
     ) -> Result<Self, SamplerError> {
         let total = schedule.timesteps();
         match config.kind {
-            SamplerKind::Ddpm if config.steps != total => {
+            SamplerKind::Ddpm { .. } if config.steps != total => {
                 return Err(SamplerError::DdpmStepCount { steps: config.steps, timesteps: total });
             }
             SamplerKind::Ddim { .. } if config.steps == 0 || config.steps > total => {
                 return Err(SamplerError::DdimStepCount { steps: config.steps, timesteps: total });
             }
-            SamplerKind::Ddim { eta } if !(eta.is_finite() && eta >= 0.0) => {
+            SamplerKind::Ddim { eta, .. } if !(eta.is_finite() && eta >= 0.0) => {
                 return Err(SamplerError::InvalidEta(eta));
             }
             _ => {}
@@ -188,7 +237,7 @@ impl Sampler {
             config,
             seed,
             shape,
-            timesteps: spaced_timesteps(total, config.steps),
+            timesteps: config.timesteps(total),
             position: 0,
             x,
         })
@@ -217,9 +266,8 @@ impl Sampler {
         if x.dims() != self.shape {
             return Err(SamplerError::ShapeMismatch { expected: self.shape, found: x.dims() });
         }
-        let below = spaced_timesteps(self.schedule.timesteps(), self.config.steps)
-            .into_iter()
-            .filter(|&t| t < timestep);
+        let below =
+            self.config.timesteps(self.schedule.timesteps()).into_iter().filter(|&t| t < timestep);
         self.timesteps = std::iter::once(timestep).chain(below).collect();
         self.position = 0;
         self.x = x;
@@ -260,20 +308,14 @@ impl Sampler {
         let predicted_noise =
             model.predict_noise(x_t.clone(), Tensor::full([self.shape[0]], t as f32, &device));
         let fresh_noise = || noise_tensor(self.seed, self.shape, NoiseStream::Step(t), &device);
+        let input = StepInput { t, x_t, predicted_noise, clip_x0: self.config.clip_x0 };
         let output = match self.config.kind {
-            SamplerKind::Ddpm => {
-                ddpm_step(&self.schedule, t, x_t, predicted_noise, self.config.clip_x0, fresh_noise)
+            SamplerKind::Ddpm { variance } => {
+                ddpm_step(&self.schedule, input, variance, fresh_noise)
             }
-            SamplerKind::Ddim { eta } => ddim_step(
-                &self.schedule,
-                t,
-                previous,
-                x_t,
-                predicted_noise,
-                eta,
-                self.config.clip_x0,
-                fresh_noise,
-            ),
+            SamplerKind::Ddim { eta, .. } => {
+                ddim_step(&self.schedule, input, previous, eta, fresh_noise)
+            }
         };
         self.x = output.x.clone();
         self.position += 1;
@@ -282,8 +324,11 @@ impl Sampler {
 }
 
 /// `steps` timesteps evenly spread over `0..total`, descending; all of them when equal.
-pub fn spaced_timesteps(total: usize, steps: usize) -> Vec<usize> {
-    (0..steps).map(|i| i * total / steps).rev().collect()
+pub fn spaced_timesteps(total: usize, steps: usize, spacing: TimestepSpacing) -> Vec<usize> {
+    match spacing {
+        TimestepSpacing::Leading => (0..steps).map(|i| i * total / steps).rev().collect(),
+        TimestepSpacing::Trailing => (0..steps).map(|i| total - 1 - i * total / steps).collect(),
+    }
 }
 
 /// Uploads the seeded noise for `stream` as a tensor of `shape`.
@@ -293,45 +338,21 @@ fn noise_tensor(seed: u64, shape: [usize; 4], stream: NoiseStream, device: &Devi
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// What every reverse step starts from.
+struct StepInput {
+    /// 0-based timestep of `x_t`.
+    t: usize,
+    /// The current image.
+    x_t: Tensor<4>,
+    /// `eps_theta(x_t, t)`.
+    predicted_noise: Tensor<4>,
+    /// Whether to clip the predicted `x_0` to `[-1, 1]`.
+    clip_x0: bool,
+}
+
 /// `x_0 = sqrt(1 / alpha_bar_t) x_t - sqrt(1 / alpha_bar_t - 1) eps` (eq. 4 solved for `x_0`).
 fn predict_x0(alpha_bar: f64, x_t: Tensor<4>, noise: Tensor<4>) -> Tensor<4> {
     x_t * (1.0 / alpha_bar).sqrt() as f32 - noise * (1.0 / alpha_bar - 1.0).sqrt() as f32
-}
-
-/// One DDPM step from `t` (Algorithm 2 with `sigma_t^2 = beta_tilde_t`).
-fn ddpm_step(
-    schedule: &NoiseSchedule,
-    t: usize,
-    x_t: Tensor<4>,
-    predicted_noise: Tensor<4>,
-    clip_x0: bool,
-    fresh_noise: impl FnOnce() -> Tensor<4>,
-) -> StepOutput {
-    let raw_x0 = predict_x0(schedule.alpha_bars[t], x_t.clone(), predicted_noise.clone());
-    let (mean, predicted_x0) = if clip_x0 {
-        // Posterior mean of q(x_{t-1} | x_t, x_0) (eq. 7) with the clipped x_0.
-        let x0 = raw_x0.clamp(-1.0, 1.0);
-        let mean = x0.clone() * schedule.posterior_mean_coef_x0[t] as f32
-            + x_t.clone() * schedule.posterior_mean_coef_xt[t] as f32;
-        (mean, x0)
-    } else {
-        // The seeds' formula (eq. 11): 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps).
-        let noise_weight = schedule.betas[t] / schedule.sqrt_one_minus_alpha_bars[t];
-        let mean = (x_t.clone() - predicted_noise.clone() * noise_weight as f32)
-            * (1.0 / schedule.alphas[t].sqrt()) as f32;
-        (mean, raw_x0)
-    };
-    let predicted_noise = if clip_x0 {
-        noise_from_x0(schedule.alpha_bars[t], x_t, predicted_x0.clone())
-    } else {
-        predicted_noise
-    };
-    let added_noise = if t > 0 {
-        fresh_noise() * schedule.posterior_variance[t].sqrt() as f32
-    } else {
-        mean.zeros_like()
-    };
-    StepOutput::new(t, mean, predicted_noise, predicted_x0, added_noise)
 }
 
 /// `eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t)`: the noise consistent with `x_0`.
@@ -339,35 +360,62 @@ fn noise_from_x0(alpha_bar: f64, x_t: Tensor<4>, x0: Tensor<4>) -> Tensor<4> {
     (x_t - x0 * alpha_bar.sqrt() as f32) * (1.0 / (1.0 - alpha_bar).sqrt()) as f32
 }
 
+/// One DDPM step from `t` (Algorithm 2): `x_{t-1} = mu_theta(x_t, t) + sigma_t z`.
+fn ddpm_step(
+    schedule: &NoiseSchedule,
+    input: StepInput,
+    variance: DdpmVariance,
+    fresh_noise: impl FnOnce() -> Tensor<4>,
+) -> StepOutput {
+    let StepInput { t, x_t, predicted_noise, clip_x0 } = input;
+    let raw_x0 = predict_x0(schedule.alpha_bars[t], x_t.clone(), predicted_noise.clone());
+    let (mean, predicted_x0, effective_noise) = if clip_x0 {
+        // Posterior mean of q(x_{t-1} | x_t, x_0) (eq. 7) with the clipped x_0.
+        let x0 = raw_x0.clamp(-1.0, 1.0);
+        let mean = x0.clone() * schedule.posterior_mean_coef_x0[t] as f32
+            + x_t.clone() * schedule.posterior_mean_coef_xt[t] as f32;
+        (mean, x0.clone(), noise_from_x0(schedule.alpha_bars[t], x_t, x0))
+    } else {
+        // The seeds' formula (eq. 11): 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - alpha_bar_t) eps).
+        let noise_weight = schedule.betas[t] / schedule.sqrt_one_minus_alpha_bars[t];
+        let mean = (x_t - predicted_noise.clone() * noise_weight as f32)
+            * (1.0 / schedule.alphas[t].sqrt()) as f32;
+        (mean, raw_x0, predicted_noise.clone())
+    };
+    let sigma_squared = match variance {
+        DdpmVariance::Posterior => schedule.posterior_variance[t],
+        DdpmVariance::Beta => schedule.betas[t],
+    };
+    // No noise at the last step: x_0 is the mean (Algorithm 2, "z = 0 if t = 1").
+    let added_noise =
+        if t > 0 { fresh_noise() * sigma_squared.sqrt() as f32 } else { mean.zeros_like() };
+    let x = mean + added_noise.clone();
+    StepOutput { timestep: t, x, predicted_noise, effective_noise, predicted_x0, added_noise }
+}
+
 /// One DDIM step from `t` to `previous` (`None`: to the clean image), Song et al. 2021 eq. 12:
 /// `x_prev = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma^2) eps + sigma z`,
 /// `sigma = eta sqrt((1 - abar_prev) / (1 - abar_t)) sqrt(1 - abar_t / abar_prev)` (eq. 16).
-#[allow(clippy::too_many_arguments)]
 fn ddim_step(
     schedule: &NoiseSchedule,
-    t: usize,
+    input: StepInput,
     previous: Option<usize>,
-    x_t: Tensor<4>,
-    predicted_noise: Tensor<4>,
     eta: f64,
-    clip_x0: bool,
     fresh_noise: impl FnOnce() -> Tensor<4>,
 ) -> StepOutput {
+    let StepInput { t, x_t, predicted_noise, clip_x0 } = input;
     let alpha_bar = schedule.alpha_bars[t];
     let alpha_bar_prev = previous.map_or(1.0, |p| schedule.alpha_bars[p]);
-    let x_t_for_mean = x_t.clone();
-    let mut predicted_x0 = predict_x0(alpha_bar, x_t.clone(), predicted_noise.clone());
-    let mut predicted_noise = predicted_noise;
-    if clip_x0 {
-        predicted_x0 = predicted_x0.clamp(-1.0, 1.0);
-        predicted_noise = noise_from_x0(alpha_bar, x_t, predicted_x0.clone());
-    }
     let sigma = eta
         * ((1.0 - alpha_bar_prev) / (1.0 - alpha_bar) * (1.0 - alpha_bar / alpha_bar_prev)).sqrt();
     let direction_weight = (1.0 - alpha_bar_prev - sigma * sigma).max(0.0).sqrt();
-    let mean = if clip_x0 {
-        predicted_x0.clone() * alpha_bar_prev.sqrt() as f32
-            + predicted_noise.clone() * direction_weight as f32
+    let raw_x0 = predict_x0(alpha_bar, x_t.clone(), predicted_noise.clone());
+    let (mean, predicted_x0, effective_noise) = if clip_x0 {
+        let x0 = raw_x0.clamp(-1.0, 1.0);
+        let noise = noise_from_x0(alpha_bar, x_t, x0.clone());
+        let mean =
+            x0.clone() * alpha_bar_prev.sqrt() as f32 + noise.clone() * direction_weight as f32;
+        (mean, x0, noise)
     } else {
         // Same formula with x_0 substituted and the coefficients combined in f64: the unclipped
         // x_0 is x_t / sqrt(alpha_bar_t), up to 157x larger than x_t, and forming it in f32
@@ -375,8 +423,10 @@ fn ddim_step(
         let x_weight = (alpha_bar_prev / alpha_bar).sqrt();
         let noise_weight =
             direction_weight - (alpha_bar_prev * (1.0 - alpha_bar) / alpha_bar).sqrt();
-        x_t_for_mean * x_weight as f32 + predicted_noise.clone() * noise_weight as f32
+        let mean = x_t * x_weight as f32 + predicted_noise.clone() * noise_weight as f32;
+        (mean, raw_x0, predicted_noise.clone())
     };
     let added_noise = if sigma > 0.0 { fresh_noise() * sigma as f32 } else { mean.zeros_like() };
-    StepOutput::new(t, mean, predicted_noise, predicted_x0, added_noise)
+    let x = mean + added_noise.clone();
+    StepOutput { timestep: t, x, predicted_noise, effective_noise, predicted_x0, added_noise }
 }

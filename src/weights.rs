@@ -9,7 +9,7 @@
 //! Loading validates everything and names the problem in a [`WeightsError`]; it never panics
 //! on a bad file and never allocates more than the file's own size suggests.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use burn::store::{ModuleSnapshot, bridge};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -19,12 +19,13 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::model::{UNet, UNetConfig};
-use crate::noise::NOISE_VERSION;
-use crate::sampler::{Sampler, SamplerConfig};
-use crate::schedule::{NoiseSchedule, ScheduleConfig};
+use crate::noise::{NOISE_VERSION, NoiseStream, batch_standard_normal};
+use crate::schedule::ScheduleConfig;
 
 /// Version of this file layout; loaders refuse other versions.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: the fingerprint probes the raw model output (version 1 probed clipped sampler
+/// steps, which could not tell two models apart).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The `__metadata__` key that holds [`WeightsMetadata`] as JSON.
 pub const METADATA_KEY: &str = "ddpm_avatars";
@@ -162,17 +163,6 @@ pub struct TrainingInfo {
     pub parent: Option<String>,
 }
 
-/// Values of the first sampling steps for a fixed seed, recorded by the exporter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Fingerprint {
-    /// Seed of the run.
-    pub seed: u64,
-    /// Sampler of the run.
-    pub sampler: SamplerConfig,
-    /// Evenly spaced values of the first step's predicted noise, then of `x` after two steps.
-    pub values: Vec<f32>,
-}
-
 /// Everything the file says about itself (`__metadata__.ddpm_avatars`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WeightsMetadata {
@@ -301,34 +291,53 @@ pub fn load_from_file(
     load_from_bytes(&bytes, device)
 }
 
-/// Validates `bytes` as a weights file and builds the model on `device`.
+/// Validates `bytes` as a weights file and builds the model on `device`. The header is
+/// compared with the shapes the metadata's configuration implies before anything is
+/// allocated, so a small file cannot ask for a huge model.
 pub fn load_from_bytes(bytes: &[u8], device: &Device) -> Result<LoadedWeights, WeightsError> {
     let metadata = read_metadata(bytes)?;
     let file = SafeTensors::deserialize(bytes).map_err(header_error)?;
-    let mut model = metadata.model.init(device);
-    let expected = model.collect(None, None, false);
+    check_header(&file, metadata.model.plan().parameter_shapes())?;
 
-    let mut by_name: HashMap<String, Vec<usize>> =
-        expected.iter().map(|t| (t.name.clone(), t.shape.to_vec())).collect();
+    let mut decoded = Vec::new();
+    for (name, view) in file.iter() {
+        let values = decode(name, view.dtype(), view.data())?;
+        decoded.push(bridge::from_data(
+            TensorData::new(values, view.shape().to_vec()),
+            name.to_string(),
+            None,
+        ));
+    }
+    let mut model = metadata.model.init(device);
+    let applied = model.apply(decoded, None, None, false);
+    if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
+        return Err(WeightsError::InvalidConfig(format!(
+            "burn could not apply the tensors:\n{applied}"
+        )));
+    }
+    Ok(LoadedWeights { model, metadata, short_hash: short_hash(bytes) })
+}
+
+/// Compares the file's tensor names, dtypes and shapes with `expected` (from the config).
+fn check_header(
+    file: &SafeTensors<'_>,
+    mut expected: BTreeMap<String, Vec<usize>>,
+) -> Result<(), WeightsError> {
     let mut mismatched = Vec::new();
-    let mut decoded = Vec::with_capacity(expected.len());
     let mut names = file.names();
     names.sort();
     for name in names {
         let view = file.tensor(name).map_err(header_error)?;
-        let Some(expected_shape) = by_name.remove(name) else {
+        let Some(expected_shape) = expected.remove(name) else {
             return Err(WeightsError::UnexpectedTensor(name.to_string()));
         };
+        if !matches!(view.dtype(), Dtype::F16 | Dtype::F32) {
+            let dtype = format!("{:?}", view.dtype());
+            return Err(WeightsError::WrongDtype { name: name.to_string(), dtype });
+        }
         if view.shape() != expected_shape.as_slice() {
             mismatched.push((name.to_string(), expected_shape, view.shape().to_vec()));
-            continue;
         }
-        let values = decode(name, view.dtype(), view.data())?;
-        decoded.push(bridge::from_data(
-            TensorData::new(values, expected_shape),
-            name.to_string(),
-            None,
-        ));
     }
     match mismatched.len() {
         0 => {}
@@ -346,16 +355,10 @@ pub fn load_from_bytes(bytes: &[u8], device: &Device) -> Result<LoadedWeights, W
             });
         }
     }
-    if let Some(missing) = by_name.into_keys().min() {
-        return Err(WeightsError::MissingTensor(missing));
+    match expected.into_keys().next() {
+        Some(missing) => Err(WeightsError::MissingTensor(missing)),
+        None => Ok(()),
     }
-    let applied = model.apply(decoded, None, None, false);
-    if !applied.errors.is_empty() || !applied.missing.is_empty() || !applied.unused.is_empty() {
-        return Err(WeightsError::InvalidConfig(format!(
-            "burn could not apply the tensors:\n{applied}"
-        )));
-    }
-    Ok(LoadedWeights { model, metadata, short_hash: short_hash(bytes) })
 }
 
 /// Parses and checks the `__metadata__` of a weights file without touching its tensors.
@@ -453,35 +456,78 @@ impl safetensors::View for RawTensor {
     }
 }
 
-/// Values sampled per fingerprinted tensor.
-const FINGERPRINT_VALUES_PER_TENSOR: usize = 8;
+/// Values of the model's output the fingerprint records.
+const FINGERPRINT_VALUES: usize = 32;
 
-/// The fingerprint run: DDPM, seed 0, one image, two steps.
-pub fn fingerprint_sampler(schedule: &ScheduleConfig) -> (u64, SamplerConfig) {
-    (0, SamplerConfig::ddpm(schedule.timesteps))
+/// Largest absolute difference between the recorded and a freshly computed fingerprint that
+/// still counts as "computes what the trainer computed". The probe is the raw model output
+/// (values of order 1): f32 on another backend differs by ~1e-5 (measured in
+/// `tests/weights.rs` and in chromium), while perturbing the weights by 1% moves it by ~1e-2.
+pub const FINGERPRINT_TOLERANCE: f32 = 1e-3;
+
+/// Values of the model's raw output for a fixed input, recorded by the exporter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Seed of the input noise ([`NoiseStream::Initial`], one image per timestep).
+    pub seed: u64,
+    /// The 0-based timesteps the model is asked about, one image each.
+    pub timesteps: Vec<usize>,
+    /// Evenly spaced values of the predicted noise `eps_theta(x, t)`, clipping off.
+    pub values: Vec<f32>,
 }
 
-/// Runs the fingerprint's first two sampling steps and returns, as one tensor, evenly spaced
-/// values of the first step's predicted noise and of `x` after the second step. Read it back
-/// (sync natively, async in the browser) and compare with [`Fingerprint::check`].
+/// Why a freshly computed fingerprint does not match the recorded one.
+#[derive(Debug, Clone, PartialEq, Error)]
+pub enum FingerprintMismatch {
+    /// The probe gave another number of values than the file records.
+    #[error("the fingerprint has {found} values, the file records {expected}")]
+    Length {
+        /// Values recorded in the file.
+        expected: usize,
+        /// Values computed.
+        found: usize,
+    },
+    /// NaN or infinity among the values (computed or recorded).
+    #[error("the fingerprint holds NaN or infinite values")]
+    NonFinite,
+    /// The values differ by more than [`FINGERPRINT_TOLERANCE`].
+    #[error(
+        "the fingerprint differs from the trainer's by up to {largest} (tolerance {FINGERPRINT_TOLERANCE})"
+    )]
+    Differs {
+        /// Largest absolute difference.
+        largest: f32,
+    },
+}
+
+/// The fingerprint's input: seed 0, and the model asked about the middle of the schedule and
+/// a late, low-noise step (`T / 2` and `T / 10`, 0-based), where a trained model's output
+/// depends on every layer. Clipping plays no part: the sampler is not involved.
+pub fn fingerprint_input(schedule: &ScheduleConfig) -> (u64, Vec<usize>) {
+    (0, vec![schedule.timesteps / 2, schedule.timesteps / 10])
+}
+
+/// Runs the model on the fingerprint's input and returns evenly spaced values of its raw
+/// output as one tensor. Read it back (sync natively, async in the browser) and compare with
+/// [`Fingerprint::check`].
 pub fn fingerprint_probe(model: &UNet, metadata: &WeightsMetadata, device: &Device) -> Tensor<1> {
-    let schedule = NoiseSchedule::new(metadata.schedule);
-    let (seed, sampler_config) = fingerprint_sampler(&metadata.schedule);
-    let image = [metadata.image.channels, metadata.image.size, metadata.image.size];
-    let mut sampler = Sampler::new(&schedule, sampler_config, seed, 1, image, device)
-        .expect("the fingerprint sampler is valid for any valid schedule");
-    let first = sampler.step(model).expect("a schedule has at least one step");
-    let second_x = sampler.step(model).map_or(first.x.clone(), |step| step.x);
-    let total = image.iter().product::<usize>();
-    let stride = total / FINGERPRINT_VALUES_PER_TENSOR;
+    let (seed, timesteps) = fingerprint_input(&metadata.schedule);
+    let (channels, size) = (metadata.image.channels, metadata.image.size);
+    let batch = timesteps.len();
+    let per_image = channels * size * size;
+    let x = batch_standard_normal(seed, batch, NoiseStream::Initial, per_image);
+    let x = Tensor::<4>::from_data(TensorData::new(x, [batch, channels, size, size]), device);
+    let timesteps: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
+    let timesteps = Tensor::<1>::from_data(TensorData::new(timesteps, [batch]), device);
+    let predicted_noise = model.forward(x, timesteps);
+
+    let total = batch * per_image;
+    let stride = total / FINGERPRINT_VALUES;
     let indices: Vec<i64> =
-        (0..FINGERPRINT_VALUES_PER_TENSOR).map(|i| (i * stride + stride / 2) as i64).collect();
-    let indices = Tensor::<1, Int>::from_data(
-        TensorData::new(indices, [FINGERPRINT_VALUES_PER_TENSOR]),
-        device,
-    );
-    let pick = |tensor: Tensor<4>| tensor.reshape([total]).select(0, indices.clone());
-    Tensor::cat(vec![pick(first.predicted_noise), pick(second_x)], 0)
+        (0..FINGERPRINT_VALUES).map(|i| (i * stride + stride / 2) as i64).collect();
+    let indices =
+        Tensor::<1, Int>::from_data(TensorData::new(indices, [FINGERPRINT_VALUES]), device);
+    predicted_noise.reshape([total]).select(0, indices)
 }
 
 impl Fingerprint {
@@ -491,7 +537,7 @@ impl Fingerprint {
         metadata: &WeightsMetadata,
         device: &Device,
     ) -> Result<Self, WeightsError> {
-        let (seed, sampler) = fingerprint_sampler(&metadata.schedule);
+        let (seed, timesteps) = fingerprint_input(&metadata.schedule);
         let values = fingerprint_probe(model, metadata, device)
             .into_data()
             .try_into_vec::<f32>()
@@ -499,17 +545,28 @@ impl Fingerprint {
             name: "fingerprint".into(),
             message: format!("{e:?}"),
         })?;
-        Ok(Self { seed, sampler, values })
+        Ok(Self { seed, timesteps, values })
     }
 
-    /// Compares freshly computed `values` with the recorded ones; `Err` holds the largest
-    /// absolute difference when it exceeds `tolerance`.
-    pub fn check(&self, values: &[f32], tolerance: f32) -> Result<f32, f32> {
+    /// Compares freshly computed `values` with the recorded ones: `Ok` holds the largest
+    /// absolute difference when it is within [`FINGERPRINT_TOLERANCE`]; NaN never passes.
+    pub fn check(&self, values: &[f32]) -> Result<f32, FingerprintMismatch> {
         if values.len() != self.values.len() {
-            return Err(f32::INFINITY);
+            return Err(FingerprintMismatch::Length {
+                expected: self.values.len(),
+                found: values.len(),
+            });
+        }
+        // f32::max drops NaN, so non-finite values are refused before taking the largest.
+        if values.iter().chain(&self.values).any(|v| !v.is_finite()) {
+            return Err(FingerprintMismatch::NonFinite);
         }
         let largest =
             self.values.iter().zip(values).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        if largest <= tolerance { Ok(largest) } else { Err(largest) }
+        if largest <= FINGERPRINT_TOLERANCE {
+            Ok(largest)
+        } else {
+            Err(FingerprintMismatch::Differs { largest })
+        }
     }
 }

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 
 use burn::tensor::Device;
 use common::{parameters, perturbed_tiny_unet};
+use ddpm_avatars::model::perturbed;
 use ddpm_avatars::weights::{
-    DatasetInfo, Fingerprint, METADATA_KEY, StorageDtype, TrainingInfo, WeightsError,
-    WeightsMetadata, fingerprint_probe, load_from_bytes, load_from_file, read_metadata,
-    save_to_bytes, save_to_file,
+    DatasetInfo, FINGERPRINT_TOLERANCE, FORMAT_VERSION, Fingerprint, FingerprintMismatch,
+    METADATA_KEY, StorageDtype, TrainingInfo, WeightsError, WeightsMetadata, fingerprint_probe,
+    load_from_bytes, load_from_file, read_metadata, save_to_bytes, save_to_file,
 };
 use ddpm_avatars::{ScheduleConfig, UNet, UNetConfig};
 use safetensors::{Dtype, SafeTensors};
@@ -124,27 +125,127 @@ fn file_round_trip_is_atomic_and_loads_from_a_path() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[test]
-fn golden_fingerprint_recorded_at_export_matches_after_loading() {
+/// The tiny model as the exporter publishes it: rounded to f16, fingerprinted, saved.
+fn exported_tiny() -> (UNet, WeightsMetadata, Vec<u8>) {
     let device = Device::flex();
     let (model, mut meta, _) = tiny_file(StorageDtype::F16);
-    // The exporter rounds to f16 first, then fingerprints what the file will hold.
     let rounded = load(&save_to_bytes(&model, &meta, StorageDtype::F16).unwrap()).unwrap().model;
     meta.fingerprint = Some(Fingerprint::compute(&rounded, &meta, &device).unwrap());
     let bytes = save_to_bytes(&rounded, &meta, StorageDtype::F16).unwrap();
+    (rounded, meta, bytes)
+}
 
+fn probe(model: &UNet, meta: &WeightsMetadata) -> Vec<f32> {
+    fingerprint_probe(model, meta, &Device::flex()).try_into_vec_as().unwrap()
+}
+
+#[test]
+fn golden_fingerprint_recorded_at_export_matches_after_loading() {
+    let (_, _, bytes) = exported_tiny();
     let loaded = load(&bytes).unwrap();
     let recorded = loaded.metadata.fingerprint.clone().unwrap();
-    assert_eq!(recorded.values.len(), 16);
-    assert!(recorded.values.iter().any(|v| v.abs() > 1e-3), "fingerprint is not all zeros");
-    let fresh: Vec<f32> =
-        fingerprint_probe(&loaded.model, &loaded.metadata, &device).try_into_vec_as().unwrap();
-    assert!(recorded.check(&fresh, 1e-5).is_ok());
-    // Another model does not pass.
-    let other = perturbed_tiny_unet(6, &device);
-    let other_values: Vec<f32> =
-        fingerprint_probe(&other, &loaded.metadata, &device).try_into_vec_as().unwrap();
-    assert!(recorded.check(&other_values, 1e-3).is_err());
+    assert_eq!(recorded.values.len(), 32);
+    assert_eq!(recorded.timesteps, vec![500, 100]);
+    assert!(recorded.values.iter().any(|v| v.abs() > 0.05), "fingerprint is not all zeros");
+    let largest = recorded.check(&probe(&loaded.model, &loaded.metadata)).unwrap();
+    println!("fingerprint: same weights, same backend: largest difference {largest}");
+    assert!(largest <= 1e-6, "the same computation differs by {largest}");
+}
+
+#[test]
+fn weights_that_differ_slightly_from_the_exported_ones_fail_the_fingerprint() {
+    let (rounded, meta, _) = exported_tiny();
+    let recorded = meta.fingerprint.clone().unwrap();
+    // Noise of std 0.002 on every parameter (the tiny model's weights are ~0.05-0.3).
+    let nudged = perturbed(rounded.clone(), 77, 0.002);
+    let error = recorded.check(&probe(&nudged, &meta)).unwrap_err();
+    println!("fingerprint: weights nudged by 0.002: {error}");
+    assert!(
+        matches!(error, FingerprintMismatch::Differs { largest } if largest > FINGERPRINT_TOLERANCE)
+    );
+    // Twenty times smaller still: below the f16 spacing of most weights, and still caught.
+    let barely = perturbed(rounded.clone(), 78, 0.0001);
+    let error = recorded.check(&probe(&barely, &meta)).unwrap_err();
+    println!("fingerprint: weights nudged by 0.0001: {error}");
+    // Another model entirely.
+    let other = perturbed_tiny_unet(6, &Device::flex());
+    assert!(recorded.check(&probe(&other, &meta)).is_err());
+}
+
+#[test]
+fn a_fingerprint_with_nan_or_the_wrong_length_never_passes() {
+    let (_, meta, _) = exported_tiny();
+    let recorded = meta.fingerprint.unwrap();
+    let mut values = recorded.values.clone();
+    assert_eq!(recorded.check(&values), Ok(0.0));
+    values[3] = f32::NAN;
+    assert_eq!(recorded.check(&values), Err(FingerprintMismatch::NonFinite));
+    let all_nan = vec![f32::NAN; values.len()];
+    assert_eq!(recorded.check(&all_nan), Err(FingerprintMismatch::NonFinite));
+    assert!(matches!(recorded.check(&values[..4]), Err(FingerprintMismatch::Length { .. })));
+}
+
+#[test]
+fn a_config_of_tens_of_gigabytes_in_a_small_file_is_refused_before_anything_is_built() {
+    // The review's example: base 512 x multiplier 8 x 8 levels x 8 blocks, attention at 1024.
+    let huge = UNetConfig::new()
+        .with_image_size(1024)
+        .with_base_channels(512)
+        .with_channel_multipliers(vec![8; 8])
+        .with_res_blocks_per_level(8)
+        .with_attention_resolutions(vec![1024]);
+    let (_, _, bytes) = tiny_file(StorageDtype::F16);
+    let file =
+        assemble(&entries(&bytes)[..1], Some(serde_json::to_string(&metadata(huge)).unwrap()));
+    assert!(file.len() < 8 * 1024, "{} bytes", file.len());
+    let err = load(&file).unwrap_err();
+    assert!(matches!(err, WeightsError::InvalidConfig(_)), "{err}");
+    // Each cap names itself.
+    let sized = |c: UNetConfig| c.validate().unwrap_err();
+    assert!(sized(UNetConfig::new().with_image_size(1024)).contains("image_size"));
+    assert!(sized(UNetConfig::new().with_attention_resolutions(vec![64])).contains("attention"));
+    let wide = UNetConfig::new().with_base_channels(512).with_channel_multipliers(vec![1, 2, 4, 8]);
+    assert!(sized(wide).contains("parameters"));
+    assert!(sized(UNetConfig::new().with_image_channels(4)).contains("image_channels must be 3"));
+}
+
+#[test]
+fn random_truncations_and_bit_flips_never_panic_and_lost_bytes_are_refused() {
+    use rand_chacha::ChaCha8Rng;
+    use rand_core::{RngCore, SeedableRng};
+    let (_, _, bytes) = exported_tiny();
+    let header_end = 8 + u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut rng = ChaCha8Rng::seed_from_u64(2026);
+    let mut outcomes = HashMap::<String, usize>::new();
+    for trial in 0..300 {
+        let mut damaged = bytes.clone();
+        let truncated = trial % 2 == 0;
+        let what = if truncated {
+            let keep = rng.next_u64() as usize % damaged.len();
+            damaged.truncate(keep);
+            format!("truncated to {keep} bytes")
+        } else {
+            // Half the flips hit the header (JSON, names, shapes), half the tensor data. A
+            // flip can leave a valid file (a licence letter, a weight's low bit): allowed.
+            let position = if trial % 4 == 1 {
+                rng.next_u64() as usize % header_end
+            } else {
+                header_end + rng.next_u64() as usize % (damaged.len() - header_end)
+            };
+            damaged[position] ^= 1 << (rng.next_u32() % 8);
+            format!("with a bit flipped at byte {position}")
+        };
+        let result = std::panic::catch_unwind(|| load(&damaged).map(|_| ()))
+            .unwrap_or_else(|_| panic!("loading a file {what} panicked"));
+        assert!(!truncated || result.is_err(), "a file {what} loaded");
+        let outcome = match &result {
+            Ok(()) => "loaded".to_string(),
+            Err(e) => format!("{e:?}").split(['(', ' ', '{']).next().unwrap_or("").to_string(),
+        };
+        *outcomes.entry(outcome).or_default() += 1;
+    }
+    println!("outcomes of 300 damaged files: {outcomes:?}");
+    assert!(outcomes.len() >= 3, "the damage should reach several checks: {outcomes:?}");
 }
 
 #[test]
@@ -189,7 +290,8 @@ fn an_unknown_format_version_is_refused() {
 fn missing_or_broken_metadata_is_refused() {
     let (_, _, bytes) = tiny_file(StorageDtype::F16);
     assert!(matches!(load(&assemble(&entries(&bytes), None)), Err(WeightsError::MissingMetadata)));
-    let broken = assemble(&entries(&bytes), Some("{\"format_version\": 1, \"model\": 3}".into()));
+    let broken = format!("{{\"format_version\": {FORMAT_VERSION}, \"model\": 3}}");
+    let broken = assemble(&entries(&bytes), Some(broken));
     assert!(matches!(load(&broken), Err(WeightsError::InvalidMetadata(_))));
 }
 

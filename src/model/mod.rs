@@ -1,11 +1,13 @@
 //! The noise predictor `eps_theta(x_t, t)`: the DDPM paper's U-Net (Ho et al. 2020, Appendix B).
 
 mod blocks;
+mod plan;
 mod time_embedding;
 
 pub use blocks::{
     AttentionBlock, AttentionBlockConfig, Downsample, ResBlock, ResBlockConfig, Upsample,
 };
+pub use plan::{LevelPlan, ResAttentionPlan, UNetPlan};
 pub use time_embedding::{TimeEmbedding, TimeEmbeddingConfig, sinusoidal_code};
 
 use burn::config::Config;
@@ -16,6 +18,16 @@ use burn::tensor::activation::silu;
 use burn::tensor::{Device, Tensor};
 
 use blocks::conv3x3;
+
+/// Most parameters a configuration may have (256 MB of f32 weights; the default has ~9 M).
+pub const MAX_PARAMETERS: u64 = 64_000_000;
+
+/// Largest image side a configuration may ask for, in pixels.
+pub const MAX_IMAGE_SIZE: usize = 256;
+
+/// Largest resolution (pixels per side) at which self-attention may run: 32 x 32 pixels make
+/// a 1024 x 1024 attention matrix per image.
+pub const MAX_ATTENTION_RESOLUTION: usize = 32;
 
 /// Configuration of [`UNet`]. The default is the model the page ships (about 8.9 M
 /// parameters); [`UNetConfig::tiny`] is for tests.
@@ -67,23 +79,26 @@ impl UNetConfig {
         4 * self.base_channels
     }
 
-    /// Checks that the configuration describes a buildable U-Net.
+    /// Checks that the configuration describes a buildable U-Net of a size a browser tab can
+    /// hold: at most [`MAX_PARAMETERS`] parameters, images up to [`MAX_IMAGE_SIZE`] pixels,
+    /// attention only where the image has at most [`MAX_ATTENTION_RESOLUTION`]² pixels.
     pub fn validate(&self) -> Result<(), String> {
         let levels = self.channel_multipliers.len();
         if levels == 0 || levels > 8 {
             return Err(format!("channel_multipliers needs 1..=8 levels, got {levels}"));
         }
-        if !(1..=1024).contains(&self.image_size)
+        if !(8..=MAX_IMAGE_SIZE).contains(&self.image_size)
             || !self.image_size.is_multiple_of(1 << (levels - 1))
         {
             return Err(format!(
-                "image_size {} must be in 1..=1024 and divisible by 2^{} for {levels} levels",
+                "image_size {} must be in 8..={MAX_IMAGE_SIZE} and divisible by 2^{} for {levels} levels",
                 self.image_size,
                 levels - 1
             ));
         }
-        if !(1..=4).contains(&self.image_channels) {
-            return Err(format!("image_channels must be 1..=4, got {}", self.image_channels));
+        // The page, the sampler and the image conversions all work in RGB.
+        if self.image_channels != 3 {
+            return Err(format!("image_channels must be 3 (RGB), got {}", self.image_channels));
         }
         if self.base_channels == 0
             || !self.base_channels.is_multiple_of(2)
@@ -103,26 +118,42 @@ impl UNetConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
-        for &multiplier in &self.channel_multipliers {
-            let width = self.base_channels * multiplier;
-            if multiplier == 0
-                || multiplier > 8
-                || self.norm_groups == 0
-                || !width.is_multiple_of(self.norm_groups)
-            {
-                return Err(format!(
-                    "level width {width} (base {} x {multiplier}) must be non-zero and divisible by norm_groups {}",
-                    self.base_channels, self.norm_groups
-                ));
-            }
-        }
         if self.norm_groups == 0 || !self.base_channels.is_multiple_of(self.norm_groups) {
             return Err(format!(
                 "base_channels {} must be divisible by norm_groups {}",
                 self.base_channels, self.norm_groups
             ));
         }
+        for &multiplier in &self.channel_multipliers {
+            let width = self.base_channels * multiplier;
+            if multiplier == 0 || multiplier > 8 || !width.is_multiple_of(self.norm_groups) {
+                return Err(format!(
+                    "level width {width} (base {} x {multiplier}) must be non-zero, at most 8x the base and divisible by norm_groups {}",
+                    self.base_channels, self.norm_groups
+                ));
+            }
+        }
+        // Attention over r x r pixels builds an (r²)² matrix per image.
+        if self.attention_resolutions.len() > 8
+            || self.attention_resolutions.iter().any(|&r| r == 0 || r > MAX_ATTENTION_RESOLUTION)
+        {
+            return Err(format!(
+                "attention_resolutions {:?}: at most 8 entries, each in 1..={MAX_ATTENTION_RESOLUTION} pixels",
+                self.attention_resolutions
+            ));
+        }
+        let parameters = self.plan().parameter_count();
+        if parameters > MAX_PARAMETERS {
+            return Err(format!(
+                "the configured U-Net has {parameters} parameters, more than the {MAX_PARAMETERS} this build accepts"
+            ));
+        }
         Ok(())
+    }
+
+    /// The architecture as plain data (see [`UNetPlan`]).
+    pub fn plan(&self) -> UNetPlan {
+        UNetPlan::new(self)
     }
 
     /// Builds the U-Net with fresh random weights on `device`.
@@ -133,84 +164,57 @@ impl UNetConfig {
         if let Err(problem) = self.validate() {
             panic!("invalid UNetConfig: {problem}");
         }
-        let time_channels = self.time_channels();
-        let res_block = |in_channels: usize, out_channels: usize| {
-            ResBlockConfig::new(in_channels, out_channels, time_channels)
+        let plan = self.plan();
+        let res_block = |layer: &ResAttentionPlan| ResAttention {
+            res: ResBlockConfig::new(layer.in_channels, layer.out_channels, plan.time_channels)
                 .with_norm_groups(self.norm_groups)
                 .with_dropout(self.dropout)
-                .init(device)
-        };
-        let attention_at = |resolution: usize, channels: usize| {
-            self.attention_resolutions.contains(&resolution).then(|| {
-                AttentionBlockConfig::new(channels).with_norm_groups(self.norm_groups).init(device)
-            })
-        };
-        let last_level = self.channel_multipliers.len() - 1;
-
-        // Down path: remember the width of every feature map pushed onto the skip stack.
-        let mut skip_channels = vec![self.base_channels];
-        let mut channels = self.base_channels;
-        let mut resolution = self.image_size;
-        let mut down_blocks = Vec::new();
-        for (level, multiplier) in self.channel_multipliers.iter().enumerate() {
-            let out_channels = self.base_channels * multiplier;
-            let mut layers = Vec::new();
-            for _ in 0..self.res_blocks_per_level {
-                layers.push(ResAttention {
-                    res: res_block(channels, out_channels),
-                    attention: attention_at(resolution, out_channels),
-                });
-                channels = out_channels;
-                skip_channels.push(channels);
-            }
-            let downsample = (level != last_level).then(|| Downsample::new(channels, device));
-            if downsample.is_some() {
-                skip_channels.push(channels);
-                resolution /= 2;
-            }
-            down_blocks.push(DownBlock { layers, downsample });
-        }
-
-        let mid_block = MidBlock {
-            res_1: res_block(channels, channels),
-            attention: AttentionBlockConfig::new(channels)
-                .with_norm_groups(self.norm_groups)
                 .init(device),
-            res_2: res_block(channels, channels),
+            attention: layer.attention.then(|| self.attention_block(layer.out_channels, device)),
         };
-
-        // Up path: each residual block consumes one skip connection (concatenated).
-        let mut up_blocks = Vec::new();
-        for (level, multiplier) in self.channel_multipliers.iter().enumerate().rev() {
-            let out_channels = self.base_channels * multiplier;
-            let mut layers = Vec::new();
-            for _ in 0..=self.res_blocks_per_level {
-                let skip = skip_channels.pop().expect("one skip per up block");
-                layers.push(ResAttention {
-                    res: res_block(channels + skip, out_channels),
-                    attention: attention_at(resolution, out_channels),
-                });
-                channels = out_channels;
-            }
-            let upsample = (level != 0).then(|| Upsample::new(channels, device));
-            if upsample.is_some() {
-                resolution *= 2;
-            }
-            up_blocks.push(UpBlock { layers, upsample });
-        }
+        let down_blocks = plan
+            .down_blocks
+            .iter()
+            .map(|level| DownBlock {
+                layers: level.layers.iter().map(res_block).collect(),
+                downsample: level.resample.map(|channels| Downsample::new(channels, device)),
+            })
+            .collect();
+        let mid = ResAttentionPlan {
+            in_channels: plan.mid_channels,
+            out_channels: plan.mid_channels,
+            attention: false,
+        };
+        let mid_block = MidBlock {
+            res_1: res_block(&mid).res,
+            attention: self.attention_block(plan.mid_channels, device),
+            res_2: res_block(&mid).res,
+        };
+        let up_blocks = plan
+            .up_blocks
+            .iter()
+            .map(|level| UpBlock {
+                layers: level.layers.iter().map(res_block).collect(),
+                upsample: level.resample.map(|channels| Upsample::new(channels, device)),
+            })
+            .collect();
 
         UNet {
-            time_embedding: TimeEmbeddingConfig::new(self.base_channels, time_channels)
+            time_embedding: TimeEmbeddingConfig::new(self.base_channels, plan.time_channels)
                 .init(device),
             conv_in: conv3x3(self.image_channels, self.base_channels).init(device),
             down_blocks,
             mid_block,
             up_blocks,
-            norm_out: GroupNormConfig::new(self.norm_groups, channels).init(device),
-            conv_out: conv3x3(channels, self.image_channels)
+            norm_out: GroupNormConfig::new(self.norm_groups, plan.out_channels).init(device),
+            conv_out: conv3x3(plan.out_channels, self.image_channels)
                 .with_initializer(Initializer::Zeros)
                 .init(device),
         }
+    }
+
+    fn attention_block(&self, channels: usize, device: &Device) -> AttentionBlock {
+        AttentionBlockConfig::new(channels).with_norm_groups(self.norm_groups).init(device)
     }
 }
 
