@@ -15,7 +15,7 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test wasm pkg page-tools browser native-tools e2e data train resume weights bench
+.PHONY: test serve setup fmt-check clippy rust-test wasm pkg page-tools browser native-tools e2e data train resume weights bench page-bench
 
 ## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 test: setup fmt-check clippy rust-test e2e
@@ -47,7 +47,7 @@ pkg: wasm page-tools
 	@if [ $(PKG)/ddpm_avatars_bg.wasm -nt $(WASM_FILE) ]; then echo "$(PKG) is up to date"; else \
 		wasm-bindgen --target web --no-typescript --out-dir $(PKG) $(WASM_FILE) && \
 		$(WASM_OPT) -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-			--enable-mutable-globals --enable-reference-types --enable-multivalue \
+			--enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
 			$(PKG)/ddpm_avatars_bg.wasm -o $(PKG)/ddpm_avatars_bg.wasm && \
 		echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"; \
 	fi
@@ -100,3 +100,10 @@ weights:
 
 bench:
 	$(TRAINER) bench
+
+## Page speed in headless chromium: ms/step of the tiny and a default-sized model, CPU
+## fallback and WebGPU (SwiftShader), as a Markdown table.
+page-bench: pkg browser native-tools
+	$(NATIVE_DIR)/examples/tiny_weights target/e2e/tiny.safetensors
+	$(NATIVE_DIR)/examples/tiny_weights target/e2e/default-random.safetensors 7 --default
+	cd tests/e2e && node bench.mjs

@@ -100,15 +100,8 @@ pub struct NoiseSchedule {
     pub sqrt_alpha_bars: Vec<f64>,
     /// `sqrt(1 - alpha_bar_t)`: the weight of the noise in `x_t` (eq. 4).
     pub sqrt_one_minus_alpha_bars: Vec<f64>,
-    /// `sqrt(1 / alpha_bar_t)`, used to predict `x_0` from `x_t` and the noise (eq. 15).
-    pub sqrt_recip_alpha_bars: Vec<f64>,
-    /// `sqrt(1 / alpha_bar_t - 1)`, used to predict `x_0` from `x_t` and the noise (eq. 15).
-    pub sqrt_recip_alpha_bars_minus_one: Vec<f64>,
     /// `beta_tilde_t = (1 - alpha_bar_{t-1}) / (1 - alpha_bar_t) * beta_t` (eq. 7).
     pub posterior_variance: Vec<f64>,
-    /// `ln(beta_tilde_t)`, with `beta_tilde_1 = 0` replaced by `beta_tilde_2` as the official
-    /// code does, so the log stays finite.
-    pub posterior_log_variance_clipped: Vec<f64>,
     /// Coefficient of `x_0` in the posterior mean:
     /// `sqrt(alpha_bar_{t-1}) beta_t / (1 - alpha_bar_t)` (eq. 7).
     pub posterior_mean_coef_x0: Vec<f64>,
@@ -140,21 +133,10 @@ impl NoiseSchedule {
         };
         let posterior_variance =
             zip3(&|beta, abar, abar_prev| beta * (1.0 - abar_prev) / (1.0 - abar));
-        let first_nonzero = posterior_variance.get(1).copied().unwrap_or(posterior_variance[0]);
-        let posterior_log_variance_clipped = posterior_variance
-            .iter()
-            .enumerate()
-            .map(|(t, &var)| if t == 0 { first_nonzero.ln() } else { var.ln() })
-            .collect();
         Self {
             config,
             sqrt_alpha_bars: alpha_bars.iter().map(|a| a.sqrt()).collect(),
             sqrt_one_minus_alpha_bars: alpha_bars.iter().map(|a| (1.0 - a).sqrt()).collect(),
-            sqrt_recip_alpha_bars: alpha_bars.iter().map(|a| (1.0 / a).sqrt()).collect(),
-            sqrt_recip_alpha_bars_minus_one: alpha_bars
-                .iter()
-                .map(|a| (1.0 / a - 1.0).sqrt())
-                .collect(),
             posterior_mean_coef_x0: zip3(&|beta, abar, abar_prev| {
                 beta * abar_prev.sqrt() / (1.0 - abar)
             }),
@@ -162,7 +144,6 @@ impl NoiseSchedule {
                 (1.0 - abar_prev) * (1.0 - beta).sqrt() / (1.0 - abar)
             }),
             posterior_variance,
-            posterior_log_variance_clipped,
             betas,
             alphas,
             alpha_bars,

@@ -10,9 +10,10 @@ use wasm_bindgen::prelude::*;
 use crate::UNet;
 use crate::image::{BatchShape, Rgba, batch_to_grid, rgba_to_values, square_columns};
 use crate::noise::{NoiseStream, batch_standard_normal, slerp};
-use crate::sampler::{Sampler, SamplerConfig, SamplerKind};
+use crate::sampler::{DdpmVariance, Sampler, SamplerConfig, SamplerKind, TimestepSpacing};
 use crate::schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 use crate::weights::{WeightsMetadata, fingerprint_probe, load_from_bytes};
+use serde::Deserialize;
 
 /// Panics (bugs, not user errors) print a Rust backtrace to the console.
 #[wasm_bindgen(start)]
@@ -84,16 +85,15 @@ impl Generator {
         self.metadata.image.size
     }
 
-    /// Recomputes the golden fingerprint on this device; returns the largest difference from
-    /// the recorded values (`-1` when the file has none).
+    /// Recomputes the golden fingerprint on this device and compares it with the file's,
+    /// with the one tolerance the trainer uses too. Resolves to `null` when the file has no
+    /// fingerprint, to `""` when it matches, and to a message naming the mismatch otherwise.
     #[wasm_bindgen(js_name = checkFingerprint)]
-    pub async fn check_fingerprint(&self) -> Result<f64, JsError> {
-        let Some(recorded) = self.metadata.fingerprint.clone() else { return Ok(-1.0) };
+    pub async fn check_fingerprint(&self) -> Result<Option<String>, JsError> {
+        let Some(recorded) = self.metadata.fingerprint.clone() else { return Ok(None) };
         let probe = fingerprint_probe(&self.model, &self.metadata, &self.device);
         let values = read(probe).await?;
-        Ok(match recorded.check(&values, f32::INFINITY) {
-            Ok(largest) | Err(largest) => f64::from(largest),
-        })
+        Ok(Some(recorded.check(&values).err().map_or_else(String::new, |e| e.to_string())))
     }
 
     /// The same weights with a run of its own (the teaching views each drive one); the
@@ -116,18 +116,11 @@ impl Generator {
         table_object(&self.schedule)
     }
 
-    /// Starts a run. `sampler` is `"ddpm"` (all `T` steps) or `"ddim"` (`steps` steps,
-    /// `eta` noise); `clip` clips the predicted `x_0` (recommended).
-    pub fn start(
-        &mut self,
-        seed: f64,
-        batch: usize,
-        sampler: &str,
-        steps: usize,
-        clip: bool,
-        eta: f64,
-    ) -> Result<(), JsError> {
-        self.sampler = Some(self.new_sampler(seed, batch, sampler, steps, clip, eta)?);
+    /// Starts a run described by `options` (see [`RunOptions`]), e.g.
+    /// `{seed: 5, batch: 4, sampler: "ddim", steps: 50}`.
+    pub fn start(&mut self, options: JsValue) -> Result<(), JsError> {
+        let options = RunOptions::from_js(&options)?;
+        self.sampler = Some(self.new_sampler(&options, None)?);
         Ok(())
     }
 
@@ -135,19 +128,10 @@ impl Generator {
     /// `[3, size, size]` images at the noise level of step `t` (1 ..= T, the paper's
     /// numbering: `x_t`), e.g. a real image noised with the forward process, or a frame of an
     /// earlier run. The run then visits `t - 1 .. 0` (every step for DDPM, the DDIM
-    /// subsequence below `t` otherwise), drawing fresh noise from `seed`.
+    /// subsequence below `t` otherwise), drawing fresh noise from `options.seed`; `batch` is
+    /// taken from `x`.
     #[wasm_bindgen(js_name = startFrom)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn start_from(
-        &mut self,
-        x: Vec<f32>,
-        t: usize,
-        seed: f64,
-        sampler: &str,
-        steps: usize,
-        clip: bool,
-        eta: f64,
-    ) -> Result<(), JsError> {
+    pub fn start_from(&mut self, x: Vec<f32>, t: usize, options: JsValue) -> Result<(), JsError> {
         let per_image = self.per_image();
         if x.is_empty() || !x.len().is_multiple_of(per_image) {
             return Err(JsError::new(&format!(
@@ -167,7 +151,7 @@ impl Generator {
             return Err(JsError::new(&format!("startFrom got a non-finite value {bad}")));
         }
         let batch = x.len() / per_image;
-        let run = self.new_sampler(seed, batch, sampler, steps, clip, eta)?;
+        let run = self.new_sampler(&RunOptions::from_js(&options)?, Some(batch))?;
         let size = self.metadata.image.size;
         let shape = [batch, self.metadata.image.channels, size, size];
         let x = Tensor::from_data(TensorData::new(x, shape), &self.device);
@@ -176,20 +160,16 @@ impl Generator {
         Ok(())
     }
 
-    /// Takes one reverse step and returns `{timestep, step, total, done}`; with `draw` also
-    /// `{width, height, rgba}` (the grid of the new `x_t`), with `with_x0` also `x0` (the
-    /// grid of the predicted clean images), with `raw` also `x` (the new `x_t` itself, planar
-    /// f32, the whole batch), and with `focus = i` also `focus: {index, xt, eps, x0, noise,
-    /// next}`: for image `i`, the step's input `x_t`, the predicted noise, the predicted
-    /// `x_0`, the fresh noise `sigma_t z` added and the result, as planar f32 values.
-    /// Reading values waits for the GPU, so skipping them on most steps runs faster.
-    pub async fn step(
-        &mut self,
-        draw: bool,
-        with_x0: bool,
-        raw: bool,
-        focus: Option<usize>,
-    ) -> Result<JsValue, JsError> {
+    /// Takes one reverse step and returns `{timestep, level, step, total, done}` plus what
+    /// `options` (see [`StepOptions`]) asks for: with `draw` `{width, height, rgba}` (the
+    /// grid of the new `x_t`), with `x0` also `x0` (the grid of the predicted clean images),
+    /// with `raw` also `x` (the new `x_t` itself, planar f32, the whole batch), and with
+    /// `focus: i` also `focus: {index, xt, eps, x0, noise, next}`: for image `i`, the step's
+    /// input `x_t`, the model's predicted noise, the predicted `x_0`, the fresh noise
+    /// `sigma_t z` added and the result, as planar f32 values. Reading values waits for the
+    /// GPU, so skipping them on most steps runs faster.
+    pub async fn step(&mut self, options: JsValue) -> Result<JsValue, JsError> {
+        let StepOptions { draw, x0: with_x0, raw, focus } = from_js(&options, "step options")?;
         let sampler =
             self.sampler.as_mut().ok_or_else(|| JsError::new("no run: call start() first"))?;
         let x_t = sampler.x().clone();
@@ -263,29 +243,94 @@ impl Generator {
         self.metadata.image.channels * size * size
     }
 
-    fn new_sampler(
-        &self,
-        seed: f64,
-        batch: usize,
-        sampler: &str,
-        steps: usize,
-        clip: bool,
-        eta: f64,
-    ) -> Result<Sampler, JsError> {
-        let seed = checked_seed(seed)?;
-        let kind = match sampler {
-            "ddpm" => SamplerKind::Ddpm,
-            "ddim" => SamplerKind::Ddim { eta },
+    /// The sampler `options` describe; `batch` overrides theirs (a run from given images).
+    fn new_sampler(&self, options: &RunOptions, batch: Option<usize>) -> Result<Sampler, JsError> {
+        let seed = checked_seed(options.seed)?;
+        let kind = match options.sampler.as_str() {
+            "ddpm" => SamplerKind::Ddpm { variance: options.variance },
+            "ddim" => SamplerKind::Ddim { eta: options.eta, spacing: options.spacing },
             other => {
                 return Err(JsError::new(&format!("unknown sampler {other:?} (ddpm or ddim)")));
             }
         };
-        let config = SamplerConfig { kind, steps, clip_x0: clip };
+        let steps = options.steps.unwrap_or(self.schedule.timesteps());
+        let config = SamplerConfig { kind, steps, clip_x0: options.clip };
         let size = self.metadata.image.size;
         let image = [self.metadata.image.channels, size, size];
+        let batch = batch.unwrap_or(options.batch);
         Sampler::new(&self.schedule, config, seed, batch, image, &self.device)
             .map_err(|e| JsError::new(&e.to_string()))
     }
+}
+
+/// What a run does: `{seed, batch, sampler, steps, clip, eta, variance, spacing}`. Only
+/// `seed` and `sampler` are required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunOptions {
+    /// Whole number, 0 ..= 2^53 - 1; image `i` uses `seed + i`.
+    seed: f64,
+    /// Images in the batch (default 1).
+    #[serde(default = "one")]
+    batch: usize,
+    /// `"ddpm"` or `"ddim"`.
+    sampler: String,
+    /// Reverse steps (default: all `T`; DDPM always takes all of them).
+    #[serde(default)]
+    steps: Option<usize>,
+    /// Clip the predicted `x_0` to `[-1, 1]` (default: on).
+    #[serde(default = "yes")]
+    clip: bool,
+    /// DDIM's noise scale (default 0: deterministic).
+    #[serde(default)]
+    eta: f64,
+    /// DDPM's `sigma_t^2`: `"posterior"` (beta-tilde, default) or `"beta"`.
+    #[serde(default)]
+    variance: DdpmVariance,
+    /// DDIM's timesteps: `"trailing"` (default) or `"leading"`.
+    #[serde(default)]
+    spacing: TimestepSpacing,
+}
+
+impl RunOptions {
+    fn from_js(options: &JsValue) -> Result<Self, JsError> {
+        from_js(options, "run options")
+    }
+}
+
+/// What a step reads back: `{draw, x0, raw, focus}`, all optional (default: nothing).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct StepOptions {
+    /// The grid of the new `x_t` as RGBA.
+    draw: bool,
+    /// The grid of the predicted `x_0` as RGBA.
+    x0: bool,
+    /// The new `x_t` as planar f32 values.
+    raw: bool,
+    /// The batch index of the image to take apart.
+    focus: Option<usize>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Reads a plain JS object (`undefined` means all defaults) through its JSON.
+fn from_js<T: serde::de::DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsError> {
+    let json = if value.is_undefined() || value.is_null() {
+        "{}".to_string()
+    } else {
+        js_sys::JSON::stringify(value)
+            .ok()
+            .and_then(|text| text.as_string())
+            .ok_or_else(|| JsError::new(&format!("{what} must be a plain object")))?
+    };
+    serde_json::from_str(&json).map_err(|e| JsError::new(&format!("{what}: {e}")))
 }
 
 /// The tables of a noise schedule, for the page's charts and formulas: `{kind, timesteps,

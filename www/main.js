@@ -4,12 +4,15 @@
 
 import init, { Generator } from './pkg/ddpm_avatars.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
+import { gridLayout } from './grid.js';
+import { BATCH_CHOICES, oneOf, seedFrom, wholeNumberIn } from './params.js';
 import { decodeShare, encodeShare } from './share.js';
 import { STRINGS } from './strings.js';
 import { LANGUAGE_EVENT, initLanguage, mountLanguageToggle, registerStrings, tr } from './teach/i18n.js';
 import {
   mountTeaching, restoreTeaching, runStarted, runStepped, setGenerator, stepRequest, teachingParams,
 } from './teach/teach.js';
+import { drawFrame, nextFrame } from './teach/pixels.js';
 
 registerStrings(STRINGS);
 
@@ -57,35 +60,56 @@ function showNotice(text) {
   ui.notice.hidden = !text;
 }
 
-function nextAnimationFrame() {
-  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
-}
-
 function errorText(error) {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function webgpuAdapterAvailable() {
-  if (new URLSearchParams(location.search).get('backend') === 'cpu') return false;
-  if (!('gpu' in navigator)) return false;
+/** A software rasteriser (SwiftShader, llvmpipe, WARP) is slower than the CPU backend. */
+function isSoftwareAdapter(adapter) {
+  const info = adapter.info ?? {};
+  if (info.isFallbackAdapter || adapter.isFallbackAdapter) return true;
+  const names = [info.vendor, info.architecture, info.device, info.description].join(' ');
+  return /swiftshader|llvmpipe|lavapipe|software|basic render|warp/i.test(names);
+}
+
+/**
+ * Whether to run on WebGPU. `?backend=cpu` forces the CPU and `?backend=webgpu` WebGPU even on
+ * a software adapter; otherwise WebGPU only when the adapter is a real GPU. Returns
+ * `{ useWebgpu, software }` (`software`: an adapter exists, but only a software one).
+ */
+async function chooseBackend() {
+  const asked = new URLSearchParams(location.search).get('backend');
+  if (asked === 'cpu' || !('gpu' in navigator)) return { useWebgpu: false, software: false };
+  let adapter = null;
   try {
-    return Boolean(await navigator.gpu.requestAdapter());
+    adapter = await navigator.gpu.requestAdapter();
   } catch {
-    return false;
+    adapter = null;
   }
+  if (!adapter) return { useWebgpu: false, software: false };
+  const software = isSoftwareAdapter(adapter);
+  return { useWebgpu: asked === 'webgpu' || !software, software };
 }
 
 // ---------- weights ----------
 
+/** Downloads and validates the weights at `url`; only weights that loaded are cached. */
 async function loadGenerator(url, useWebgpu) {
   setStatus(tr('ui.downloading', { url }));
   ui.progress.removeAttribute('value');
-  const bytes = await fetchWeights(url, (fraction, detail) => {
+  const weights = await fetchWeights(url, (fraction, detail) => {
     ui.progress.value = fraction;
     setStatus(tr('ui.downloadingDetail', { detail }));
   });
   setStatus(tr('ui.checking'));
-  const generator = await Generator.create(bytes, useWebgpu);
+  let generator;
+  try {
+    generator = await Generator.create(weights.bytes, useWebgpu);
+  } catch (error) {
+    await weights.forget();
+    throw error;
+  }
+  await weights.remember();
   return generator;
 }
 
@@ -101,28 +125,26 @@ function describeWeights(generator, url) {
   } catch {
     ui.weightsInfo.textContent = tr('ui.weightsOnly', { hash: generator.weightsHash });
   }
-  const backend = tr(generator.backend === 'cpu' ? 'ui.backendCpu' : 'ui.backendGpu');
+  const cpuWhy = run.softwareAdapter ? 'ui.backendCpuSoftware' : 'ui.backendCpu';
+  const backend = tr(generator.backend === 'cpu' ? cpuWhy : 'ui.backendGpu');
   ui.backend.textContent = backend;
   ui.backend.dataset.backend = generator.backend;
 }
 
 // ---------- settings and share link ----------
 
+/** The controls' settings, each in its valid range (the input boxes accept any text). */
 function readSettings() {
-  const sampler = ui.sampler.value;
-  const steps = sampler === 'ddpm' ? run.generator.timesteps : clampSteps(Number(ui.steps.value));
+  const sampler = oneOf(ui.sampler.value, ['ddpm', 'ddim'], 'ddpm');
+  const timesteps = run.generator ? run.generator.timesteps : 1000;
+  const steps = sampler === 'ddpm' ? timesteps : wholeNumberIn(ui.steps.value, { min: 1, max: timesteps, fallback: 50 });
   return {
-    seed: Math.max(0, Math.floor(Number(ui.seed.value) || 0)),
-    batch: Number(ui.batch.value),
+    seed: seedFrom(ui.seed.value),
+    batch: oneOf(ui.batch.value, BATCH_CHOICES, 4),
     sampler,
     steps,
     clip: ui.clip.checked,
   };
-}
-
-function clampSteps(steps) {
-  const max = run.generator ? run.generator.timesteps : 1000;
-  return Number.isFinite(steps) ? Math.min(max, Math.max(1, Math.round(steps))) : 50;
 }
 
 function applySettings(settings) {
@@ -145,12 +167,8 @@ function shareLink(settings) {
 // ---------- drawing ----------
 
 function draw(frame) {
-  const pixels = ui.showX0.checked && frame.x0 ? frame.x0 : frame.rgba;
-  if (ui.canvas.width !== frame.width || ui.canvas.height !== frame.height) {
-    ui.canvas.width = frame.width;
-    ui.canvas.height = frame.height;
-  }
-  ui.canvas.getContext('2d').putImageData(new ImageData(new Uint8ClampedArray(pixels), frame.width, frame.height), 0, 0);
+  const rgba = ui.showX0.checked && frame.x0 ? frame.x0 : frame.rgba;
+  drawFrame(ui.canvas, { width: frame.width, height: frame.height, rgba });
   run.lastFrame = frame;
   window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, timestep: frame.timestep } }));
   ui.progress.value = frame.total ? frame.step / frame.total : 0;
@@ -167,6 +185,7 @@ function updateTiming(frame) {
   const average = recent.reduce((a, b) => a + b, 0) / recent.length;
   const remaining = (frame.total - frame.step) * average;
   ui.timing.textContent = tr('ui.timing', { ms: average.toFixed(1), eta: formatDuration(remaining) });
+  ui.timing.dataset.msPerStep = average.toFixed(2); // read by tests/e2e/bench.mjs
   if (run.generator.backend === 'cpu' && run.settings.steps > 100) {
     ui.cpuEta.textContent = tr('ui.cpuEta', { duration: formatDuration(frame.total * average) });
     ui.cpuHint.hidden = false;
@@ -196,7 +215,9 @@ async function generate() {
   showError('');
   const settings = readSettings();
   try {
-    run.generator.start(settings.seed, settings.batch, settings.sampler, settings.steps, settings.clip, 0);
+    run.generator.start({
+      seed: settings.seed, batch: settings.batch, sampler: settings.sampler, steps: settings.steps, clip: settings.clip,
+    });
   } catch (error) {
     showError(tr('ui.cannotStart', { error: errorText(error) }));
     return;
@@ -220,7 +241,7 @@ async function loop(settings) {
     const start = await run.generator.preview(true);
     draw(start);
     runStarted(settings, start);
-    await nextAnimationFrame();
+    await nextFrame();
     for (let step = 1; step <= settings.steps; step += 1) {
       if (run.stopRequested) break;
       if (run.paused) {
@@ -233,7 +254,9 @@ async function loop(settings) {
       const shouldDraw = step % every === 0 || step === settings.steps;
       const started = performance.now();
       const wanted = stepRequest(shouldDraw);
-      const frame = await run.generator.step(shouldDraw, shouldDraw && ui.showX0.checked, wanted.raw, wanted.focus);
+      const frame = await run.generator.step({
+        draw: shouldDraw, x0: shouldDraw && ui.showX0.checked, raw: wanted.raw, focus: wanted.focus,
+      });
       run.stepMillis.push(performance.now() - started);
       if (shouldDraw) {
         draw(frame);
@@ -241,7 +264,7 @@ async function loop(settings) {
       }
       updateTiming(frame);
       // Give the browser a frame to paint and handle input between steps.
-      await nextAnimationFrame();
+      await nextFrame();
     }
     setPageState(run.stopRequested ? 'stopped' : 'done');
     if (run.stopRequested) setStatus(tr('ui.stopped'));
@@ -285,12 +308,12 @@ function download() {
   if (!frame) return;
   const choice = ui.downloadWhat.value;
   const size = run.generator.imageSize;
-  const columns = Math.ceil(Math.sqrt(run.settings.batch));
   let [x, y, width, height] = [0, 0, frame.width, frame.height];
   let name = `ddpm-avatars-seed${run.settings.seed}-x${run.settings.batch}.png`;
   if (choice !== 'grid') {
     const index = Number(choice);
-    [x, y, width, height] = [(index % columns) * (size + 2), Math.floor(index / columns) * (size + 2), size, size];
+    [x, y] = gridLayout(run.settings.batch, size).origin(index);
+    [width, height] = [size, size];
     name = `ddpm-avatar-seed${run.settings.seed + index}.png`;
   }
   const scale = Math.max(1, Math.floor(512 / Math.max(width, height)));
@@ -353,9 +376,11 @@ function wireControls() {
   window.addEventListener('hashchange', () => restoreFromHash(true));
 }
 
+/** Restores the teaching view and the run settings of the hash; `start` starts that run. */
 function restoreFromHash(start) {
   restoreTeaching(location.hash);
-  const shared = decodeShare(location.hash);
+  if (!run.generator) return false; // the settings are restored once the weights load
+  const shared = decodeShare(location.hash, { maxSteps: run.generator.timesteps });
   if (!shared) return false;
   applySettings(shared);
   if (shared.weightsHash && shared.weightsHash !== run.generator.weightsHash) {
@@ -389,7 +414,8 @@ async function main() {
     return;
   }
   mountTeaching($('teach'));
-  const useWebgpu = await webgpuAdapterAvailable();
+  const { useWebgpu, software } = await chooseBackend();
+  run.softwareAdapter = software;
   const requested = new URLSearchParams(location.search).get('weights');
   const candidates = requested ? [requested, DEFAULT_WEIGHTS] : [DEFAULT_WEIGHTS];
   for (const url of candidates) {
@@ -416,10 +442,10 @@ async function main() {
   setStatus(tr('ui.ready'));
   setControls();
   setPageState('ready');
-  const mismatch = await run.generator.checkFingerprint().catch(() => -1);
-  if (mismatch > 0.05) {
-    showNotice(tr('ui.fingerprint', { mismatch: mismatch.toFixed(3) }));
-  }
+  // null: the file has no fingerprint; '': this device computes what the trainer computed.
+  const mismatch = await run.generator.checkFingerprint().catch(errorText);
+  document.body.dataset.fingerprint = mismatch === null ? 'none' : mismatch === '' ? 'ok' : 'mismatch';
+  if (mismatch) showNotice(tr('ui.fingerprint', { mismatch }));
   restoreFromHash(true);
 }
 

@@ -1,5 +1,7 @@
 // The share link: the URL hash carries everything that determines the avatars.
 
+import { BATCH_CHOICES, oneOf, seedFrom, wholeNumberIn } from './params.js';
+
 /**
  * Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&w=..`, then the `extra`
  * parameters (the open teaching view and its state).
@@ -17,20 +19,21 @@ export function encodeShare(settings, weightsHash, extra = {}) {
   return `#${params}`;
 }
 
-/** The hash -> settings, or null when it holds no run. Invalid values are dropped. */
-export function decodeShare(hash) {
+/**
+ * The hash -> settings, or null when it holds no run. Every value is brought into its range
+ * (steps into 1 ..= `maxSteps`, the weights' T); junk gives the control's default.
+ */
+export function decodeShare(hash, { maxSteps = 1000 } = {}) {
   const params = new URLSearchParams(hash.replace(/^#/, ''));
   if (!params.has('seed')) return null;
-  const seed = Number(params.get('seed'));
-  const batch = Number(params.get('batch'));
-  const steps = Number(params.get('steps'));
-  const sampler = params.get('sampler');
+  const weightsHash = params.get('w') ?? '';
   return {
-    seed: Number.isSafeInteger(seed) && seed >= 0 ? seed : 0,
-    batch: [1, 4, 9, 16].includes(batch) ? batch : 4,
-    sampler: sampler === 'ddim' ? 'ddim' : 'ddpm',
-    steps: Number.isInteger(steps) && steps >= 1 && steps <= 1000 ? steps : 50,
+    seed: seedFrom(params.get('seed')),
+    batch: oneOf(params.get('batch'), BATCH_CHOICES, 4),
+    sampler: oneOf(params.get('sampler'), ['ddpm', 'ddim'], 'ddpm'),
+    steps: wholeNumberIn(params.get('steps'), { min: 1, max: maxSteps, fallback: 50 }),
     clip: params.get('clip') !== '0',
-    weightsHash: params.get('w') || '',
+    // The short SHA-256 the page shows (12 hex digits); anything else is no hash.
+    weightsHash: /^[0-9a-f]{1,64}$/.test(weightsHash) ? weightsHash : '',
   };
 }

@@ -1,5 +1,9 @@
-// Fetching weights files: progress, the Cache API (a second visit does not download again),
-// and errors in words.
+// Fetching weights files: progress, a size limit, the Cache API (a second visit does not
+// download again), and errors in words. A download is kept in the cache only once the caller
+// has validated it (`remember()`), so a broken or hostile file is fetched anew every time
+// instead of being served from the cache.
+
+import { tr } from './teach/i18n.js';
 
 const CACHE_NAME = 'ddpm-avatars-weights-v1';
 
@@ -7,17 +11,36 @@ const CACHE_NAME = 'ddpm-avatars-weights-v1';
 export const DEFAULT_WEIGHTS = 'www/weights/avatars-64.safetensors';
 
 /**
- * Returns the bytes of `url`, from the cache when present, reporting progress in [0, 1].
- * Throws an Error whose message says what went wrong (HTTP status, network or CORS).
+ * Largest weights file the page loads. The published default is under 20 MB; a file far
+ * bigger is a wrong URL or a hostile server, and would only exhaust the tab's memory.
+ */
+export const MAX_WEIGHTS_BYTES = 64 * 1024 * 1024;
+
+const megabytes = (bytes) => (bytes / (1024 * 1024)).toFixed(1);
+
+/**
+ * Fetches `url` (from the cache when present and still current), reporting progress in
+ * [0, 1]. Resolves to `{bytes, remember, forget}`: once the bytes proved to be valid weights,
+ * `remember()` keeps them in the cache; when they did not, `forget()` drops any cached copy.
+ * Throws an Error whose message says what went wrong (HTTP status, network or CORS, a file
+ * over MAX_WEIGHTS_BYTES).
  */
 export async function fetchWeights(url, onProgress) {
   const absolute = new URL(url, document.baseURI).href;
   const cache = 'caches' in self ? await caches.open(CACHE_NAME).catch(() => null) : null;
+  const forget = async () => { await cache?.delete(absolute).catch(() => {}); };
   const cached = cache ? await cache.match(absolute) : undefined;
   if (cached && await stillCurrent(absolute, cached)) {
-    onProgress(1, 'from the browser cache');
-    return new Uint8Array(await cached.arrayBuffer());
+    onProgress(1, tr('ui.fromCache'));
+    return { bytes: await readCapped(cached, () => {}), remember: async () => {}, forget };
   }
+  const response = await download(absolute, url);
+  const bytes = await readCapped(response, onProgress);
+  return { bytes, remember: () => store(cache, absolute, response.headers, bytes), forget };
+}
+
+/** The server's answer for `absolute`, or an Error in words (`url` as the user gave it). */
+async function download(absolute, url) {
   let response;
   try {
     response = await fetch(absolute, { cache: 'no-cache' });
@@ -28,17 +51,18 @@ export async function fetchWeights(url, onProgress) {
   if (!response.ok) {
     throw new Error(`could not fetch ${url}: the server answered ${response.status} ${response.statusText}`.trim());
   }
-  const total = Number(response.headers.get('Content-Length')) || 0;
-  const bytes = await readWithProgress(response, total, onProgress);
-  if (cache) {
-    const headers = { 'Content-Type': 'application/octet-stream' };
-    for (const name of ['ETag', 'Last-Modified', 'Content-Length']) {
-      const value = response.headers.get(name);
-      if (value) headers[name] = value;
-    }
-    await cache.put(absolute, new Response(bytes, { headers })).catch(() => {});
+  return response;
+}
+
+/** Keeps validated bytes in the cache, with the headers `stillCurrent` compares. */
+async function store(cache, absolute, sourceHeaders, bytes) {
+  if (!cache) return;
+  const headers = { 'Content-Type': 'application/octet-stream' };
+  for (const name of ['ETag', 'Last-Modified', 'Content-Length']) {
+    const value = sourceHeaders.get(name);
+    if (value) headers[name] = value;
   }
-  return bytes;
+  await cache.put(absolute, new Response(bytes, { headers })).catch(() => {});
 }
 
 /**
@@ -58,25 +82,56 @@ async function stillCurrent(url, cached) {
   return head.headers.get('Last-Modified') !== null && same('Last-Modified') && same('Content-Length');
 }
 
-async function readWithProgress(response, total, onProgress) {
-  if (!response.body) {
-    return new Uint8Array(await response.arrayBuffer());
+/**
+ * The body of `response`, at most MAX_WEIGHTS_BYTES: refused up front when Content-Length
+ * says it is bigger, and cut off as soon as more bytes arrive than the limit (a server may
+ * omit the length, or state a wrong one).
+ */
+async function readCapped(response, onProgress) {
+  const declared = Number(response.headers.get('Content-Length')) || 0;
+  if (declared > MAX_WEIGHTS_BYTES) {
+    await response.body?.cancel().catch(() => {});
+    throw new Error(tr('ui.weightsTooLarge', { size: megabytes(declared), limit: megabytes(MAX_WEIGHTS_BYTES) }));
   }
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const buffer = new GrowingBuffer(declared);
   const reader = response.body.getReader();
-  const chunks = [];
-  let received = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    received += value.length;
-    onProgress(total ? received / total : 0, `${(received / 1e6).toFixed(1)} MB`);
+    if (done) return buffer.bytes();
+    if (buffer.length + value.length > MAX_WEIGHTS_BYTES) {
+      await reader.cancel().catch(() => {});
+      const size = megabytes(buffer.length + value.length);
+      throw new Error(tr('ui.weightsTooLargeStreamed', { size, limit: megabytes(MAX_WEIGHTS_BYTES) }));
+    }
+    buffer.append(value);
+    onProgress(declared ? buffer.length / declared : 0, `${megabytes(buffer.length)} MB`);
   }
-  const bytes = new Uint8Array(received);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
+}
+
+/**
+ * Bytes appended chunk by chunk into one array, sized up front when the length is known (no
+ * copy at the end), doubled when it runs out (an unknown or wrong length).
+ */
+class GrowingBuffer {
+  constructor(expected) {
+    this.array = new Uint8Array(expected || 1024 * 1024);
+    this.length = 0;
   }
-  return bytes;
+
+  append(chunk) {
+    if (this.length + chunk.length > this.array.length) {
+      const capacity = Math.max(this.length + chunk.length, 2 * this.array.length);
+      const grown = new Uint8Array(Math.min(capacity, MAX_WEIGHTS_BYTES));
+      grown.set(this.array.subarray(0, this.length));
+      this.array = grown;
+    }
+    this.array.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+
+  /** The bytes appended so far (a view, not a copy). */
+  bytes() {
+    return this.array.subarray(0, this.length);
+  }
 }

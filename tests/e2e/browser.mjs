@@ -49,3 +49,19 @@ export function meanAbsDiff(a, b) {
   for (let i = 0; i < a.length; i += 1) total += Math.abs(a[i] - b[i]);
   return total / a.length;
 }
+
+/** Largest absolute difference of two equally long pixel arrays (0..255 units). */
+export function maxAbsDiff(a, b) {
+  assert.equal(a.length, b.length);
+  let largest = 0;
+  for (let i = 0; i < a.length; i += 1) largest = Math.max(largest, Math.abs(a[i] - b[i]));
+  return largest;
+}
+
+/** The URLs the page's Cache API holds weights for. */
+export function cachedWeights(page) {
+  return page.evaluate(async () => {
+    const cache = await caches.open('ddpm-avatars-weights-v1');
+    return (await cache.keys()).map((request) => new URL(request.url).pathname);
+  });
+}

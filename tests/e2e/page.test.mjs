@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { launch, meanAbsDiff, openPage, settle } from './browser.mjs';
+import { cachedWeights, launch, maxAbsDiff, meanAbsDiff, openPage, settle } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -21,9 +21,43 @@ const TINY = '?weights=/test/tiny.safetensors';
 // Largest mean absolute difference (in 0..255 pixel units) allowed between the WebGPU and the
 // CPU result of the same run: float summation order differs between the backends.
 const CROSS_BACKEND_TOLERANCE = 2;
+// Largest difference of any one pixel channel allowed between them: MEASURED_HERE.
+const CROSS_BACKEND_MAX_DIFFERENCE = 16;
+// The page against `trainer sample` (both on the CPU): MEASURED_HERE.
+const NATIVE_MAX_DIFFERENCE = 8;
+// Bigger than the page's 64 MiB limit for weights files.
+const HUGE_BYTES = 256 * 1024 * 1024;
+const DEFAULT_WEIGHTS = '/www/weights/avatars-64.safetensors';
 
 let server;
 const finals = {};
+const huge = { declared: zeros(HUGE_BYTES, true), streamed: zeros(HUGE_BYTES, false) };
+
+/**
+ * A server answering with `total` zero bytes, with or without a Content-Length (a server may
+ * leave it out), and counting how many it got to send before the page hung up.
+ */
+function zeros(total, declareLength) {
+  const record = { sent: 0 };
+  const chunk = Buffer.alloc(1024 * 1024);
+  record.handler = (request, response) => {
+    const headers = { 'Content-Type': 'application/octet-stream', 'Cache-Control': 'no-store' };
+    if (declareLength) headers['Content-Length'] = String(total);
+    response.writeHead(200, headers);
+    const pump = () => {
+      while (record.sent < total && !response.destroyed) {
+        record.sent += chunk.length;
+        if (!response.write(chunk)) {
+          response.once('drain', pump); // the page reads slower than this writes
+          return;
+        }
+      }
+      response.end();
+    };
+    pump();
+  };
+  return record;
+}
 
 before(async () => {
   assert.ok(existsSync(join(root, 'www/pkg/ddpm_avatars.js')), 'build the page first: make pkg');
@@ -35,7 +69,9 @@ before(async () => {
     '/test/tiny.safetensors': tinyWeights,
     '/test/garbage.safetensors': garbageWeights,
     '/test/native.png': nativeSample,
-    '/www/weights/avatars-64.safetensors': tinyWeights,
+    [DEFAULT_WEIGHTS]: tinyWeights,
+    '/test/huge-declared.safetensors': huge.declared.handler,
+    '/test/huge-streamed.safetensors': huge.streamed.handler,
   });
 });
 
@@ -48,13 +84,19 @@ function open(browser, path) {
   return openPage(browser, `${server.url}/index.html${path}`);
 }
 
+/** A run of the tiny model; with `webgpu`, chromium's SwiftShader adapter, asked for by name
+ * (the page prefers the CPU over a software adapter). */
 async function finishedRun(webgpu) {
   const browser = await launch(webgpu);
   try {
-    const { page, problems } = await open(browser, TINY + RUN_HASH);
+    const query = webgpu ? `${TINY}&backend=webgpu` : TINY;
+    const { page, problems } = await open(browser, query + RUN_HASH);
     assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
     const backend = await page.locator('#backend').getAttribute('data-backend');
     const frames = await page.evaluate(() => window.__frames);
+    // The golden fingerprint, recomputed on this backend, is within the trainer's tolerance.
+    await page.waitForFunction(() => document.body.dataset.fingerprint !== undefined);
+    assert.equal(await page.evaluate(() => document.body.dataset.fingerprint), 'ok');
     assert.deepEqual(problems, []);
     return { backend, frames };
   } finally {
@@ -85,14 +127,28 @@ test('CPU fallback: without WebGPU the same run completes on the CPU backend', a
   finals.cpu = frames.at(-1).pixels;
 });
 
+test('a software WebGPU adapter is passed over for the CPU unless asked for, and the page says why', async () => {
+  const browser = await launch(true);
+  try {
+    const { page } = await open(browser, TINY);
+    await page.waitForFunction(() => document.querySelector('#backend')?.dataset.backend);
+    assert.equal(await page.locator('#backend').getAttribute('data-backend'), 'cpu');
+    assert.match(await page.locator('#backend').textContent(), /software WebGPU adapter/);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('WebGPU and CPU agree on the final image', (t) => {
   assert.ok(finals.webgpu && finals.cpu, 'both runs finished');
   const difference = meanAbsDiff(finals.webgpu, finals.cpu);
-  t.diagnostic(`mean abs diff WebGPU vs CPU: ${difference.toFixed(4)} / 255`);
+  const largest = maxAbsDiff(finals.webgpu, finals.cpu);
+  t.diagnostic(`WebGPU vs CPU: mean abs diff ${difference.toFixed(4)} / 255, max ${largest} / 255`);
   assert.ok(difference < CROSS_BACKEND_TOLERANCE, `mean abs diff ${difference} >= ${CROSS_BACKEND_TOLERANCE}/255`);
+  assert.ok(largest <= CROSS_BACKEND_MAX_DIFFERENCE, `max abs diff ${largest} > ${CROSS_BACKEND_MAX_DIFFERENCE}/255`);
 });
 
-test('the page draws the same avatar as the native trainer for the same seed and sampler', async () => {
+test('the page draws the same avatar as the native trainer for the same seed and sampler', async (t) => {
   assert.ok(existsSync(nativeSample), 'make the native sample first (see the Makefile e2e target)');
   assert.ok(finals.cpu, 'the CPU run finished');
   const browser = await launch(false);
@@ -109,7 +165,10 @@ test('the page draws the same avatar as the native trainer for the same seed and
       return Array.from(context.getImageData(0, 0, image.width, image.height).data);
     }, '/test/native.png');
     // Same seeded noise (wasm and native), same sampler code; only float rounding may differ.
-    assert.ok(meanAbsDiff(native, finals.cpu) < 1, 'the page and `trainer sample` disagree');
+    const [mean, largest] = [meanAbsDiff(native, finals.cpu), maxAbsDiff(native, finals.cpu)];
+    t.diagnostic(`page vs trainer sample: mean abs diff ${mean.toFixed(4)} / 255, max ${largest} / 255`);
+    assert.ok(mean < 1, `the page and \`trainer sample\` disagree: mean abs diff ${mean}`);
+    assert.ok(largest <= NATIVE_MAX_DIFFERENCE, `the page and \`trainer sample\` disagree: max abs diff ${largest}`);
   } finally {
     await browser.close();
   }
@@ -143,6 +202,8 @@ test('bad weights URLs are explained and the default weights stay usable', async
       const message = await page.locator('#error').textContent();
       assert.ok(message.includes(url) && message.includes(expected), message);
       assert.ok(message.includes('default'), message);
+      // Only weights that loaded are cached: the file that failed is fetched anew next time.
+      assert.deepEqual(await cachedWeights(page), [DEFAULT_WEIGHTS]);
       await page.selectOption('#sampler', 'ddim');
       await page.fill('#steps', '10');
       await page.click('#generate');
@@ -182,6 +243,31 @@ test('a share link made with other weights says so', async () => {
     assert.match(await page.locator('#notice').textContent(), /other weights \(000000000000\)/);
     assert.equal(await page.isChecked('#clip'), false, 'clip=0 restored');
     assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('weights over the size limit are refused in words, the download stops and nothing is cached', async () => {
+  const browser = await launch(false);
+  try {
+    const cases = [
+      // The server states the size: refused before the body is read.
+      ['/test/huge-declared.safetensors', huge.declared, /the file is 256\.0 MB, more than the 64\.0 MB this page loads/],
+      // No Content-Length: the page counts the bytes and stops just past the limit.
+      ['/test/huge-streamed.safetensors', huge.streamed, /the download passed 6[45]\.\d MB, more than the 64\.0 MB this page loads, and was stopped/],
+    ];
+    for (const [url, record, expected] of cases) {
+      const { page, problems } = await open(browser, `?weights=${url}`);
+      assert.equal(await settle(page, ['ready', 'error']), 'ready', 'the default weights load instead');
+      const message = await page.locator('#error').textContent();
+      assert.match(message, expected);
+      assert.ok(message.includes(url) && message.includes('default'), message);
+      assert.deepEqual(await cachedWeights(page), [DEFAULT_WEIGHTS]);
+      assert.ok(record.sent < HUGE_BYTES, `the page read all ${record.sent} bytes instead of stopping`);
+      assert.deepEqual(problems, []);
+      await page.close();
+    }
   } finally {
     await browser.close();
   }

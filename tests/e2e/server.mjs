@@ -1,5 +1,6 @@
 // A minimal static file server for the browser tests: serves the repository root on
-// 127.0.0.1, with optional path overrides (e.g. the test weights at the default URL).
+// 127.0.0.1, with optional path overrides (e.g. the test weights at the default URL, or a
+// handler that answers like a hostile server).
 
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -14,14 +15,19 @@ const TYPES = {
 };
 
 /**
- * Starts serving `root`; `overrides` maps URL paths to files. Resolves to {url, close,
- * requests}: `requests` lists every `METHOD path` served, for tests that count downloads.
+ * Starts serving `root`; `overrides` maps URL paths to files, or to handlers
+ * `(request, response) => void` that answer themselves. Resolves to {url, close, requests}:
+ * `requests` lists every `METHOD path` served, for tests that count downloads.
  */
 export function serve(root, overrides = {}) {
   const requests = [];
   const server = createServer(async (request, response) => {
     const path = decodeURIComponent(new URL(request.url, 'http://localhost').pathname);
     requests.push(`${request.method} ${path}`);
+    if (typeof overrides[path] === 'function') {
+      overrides[path](request, response);
+      return;
+    }
     const file = overrides[path] ?? join(root, normalize(path).replace(/^(\.\.[/\\])+/, ''));
     try {
       const body = await readFile(path.endsWith('/') ? join(file, 'index.html') : file);

@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { launch, meanAbsDiff, openPage, settle } from './browser.mjs';
+import { launch, maxAbsDiff, meanAbsDiff, openPage, settle } from './browser.mjs';
 import { serve } from './server.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -174,7 +174,12 @@ test('timeline scrubs the kept frames and branches from one', async () => {
   await page.click('[data-testid=timeline-branch-button]');
   await waitForData(page, '[data-testid=timeline-branch]', 'diff');
   assertDrawn(await pixels(page, '[data-testid=timeline-branch]'), 'branch');
-  assert.ok(Number(await page.locator('[data-testid=timeline-branch]').getAttribute('data-diff')) > 0, 'another seed changes the ending');
+  // The kept frames are 8-bit, so branching with eta = 0 would differ by about one level
+  // (quantisation alone); fresh noise from another seed must change far more than that.
+  const branch = page.locator('[data-testid=timeline-branch]');
+  const [mean, largest] = [Number(await branch.getAttribute('data-diff')), Number(await branch.getAttribute('data-max-diff'))];
+  assert.ok(mean > 2, `another seed changes the ending by ${mean} / 255 on average, no more than quantisation`);
+  assert.ok(largest > 16, `another seed changes no pixel by more than ${largest} / 255`);
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -188,6 +193,51 @@ test('seed interpolation denoises a row of slerped x_T', async () => {
     await page.click('[data-testid=interp-run]');
     await waitForData(page, '[data-testid=interp-canvas]', 'done', '0-7-5');
   }, 'interpolation seed B');
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+/** The final avatar of a plain run of the main controls (batch 1). */
+async function plainAvatar(seed, steps) {
+  const { page, problems } = await open(`#seed=${seed}&batch=1&sampler=ddim&steps=${steps}&clip=1`);
+  assert.equal(await settle(page), 'done');
+  const avatar = await pixels(page, '#canvas');
+  assert.deepEqual(problems, []);
+  await page.close();
+  return avatar;
+}
+
+/** The pixels of image `index` of a row of `size`-pixel images 2 pixels apart. */
+function tileOfRow(row, rowWidth, index, size) {
+  const tile = [];
+  for (let y = 0; y < size; y += 1) {
+    const start = (y * rowWidth + index * (size + 2)) * 4;
+    tile.push(...row.slice(start, start + size * 4));
+  }
+  return tile;
+}
+
+test('seed interpolation: its ends are the plain DDIM avatars of seeds A and B', async (t) => {
+  // 4 DDIM steps (leading spacing: x_T is treated as x_750): a row that started at t = T, or
+  // stopped a step short of x_0, ends elsewhere.
+  const [a, b, count, steps] = [3, 8, 5, 4];
+  const ends = [await plainAvatar(a, steps), await plainAvatar(b, steps)];
+  const { page, problems } = await open(`#view=interpolate&interpolate.a=${a}&interpolate.b=${b}&interpolate.n=${count}&interpolate.steps=${steps}`);
+  await page.click('[data-testid=interp-run]');
+  await waitForData(page, '[data-testid=interp-canvas]', 'done', `${a}-${b}-${count}`);
+  assert.match(await page.locator('[data-testid=interp-status]').textContent(), /4 DDIM steps/);
+  const row = await pixels(page, '[data-testid=interp-canvas]');
+  const [width, size] = await page.evaluate(() => {
+    const canvas = document.querySelector('[data-testid=interp-canvas]');
+    return [canvas.width, canvas.height];
+  });
+  for (const [index, plain] of [[0, ends[0]], [count - 1, ends[1]]]) {
+    const tile = tileOfRow(row, width, index, size);
+    const [mean, largest] = [meanAbsDiff(tile, plain), maxAbsDiff(tile, plain)];
+    t.diagnostic(`interpolation end ${index} vs plain run: mean ${mean.toFixed(4)}, max ${largest} / 255`);
+    // MEASURED_HERE
+    assert.ok(largest <= 1, `end ${index} differs from the plain avatar by up to ${largest} / 255`);
+  }
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -293,4 +343,95 @@ test('without any usable weights the model-free views still work and the others 
   assertDrawn(await pixels(page, '[data-view-panel=schedule] canvas[data-view-canvas=snr]'), 'charts without weights');
   assert.deepEqual(problems, []);
   await page.close();
+});
+
+// Hash values no view may trust: huge, negative, words, past 2^53 - 1, far past it, empty,
+// and a list of out-of-range pairs (for the two-pixel blobs).
+const JUNK = ['1e9', '-7', 'abc', '9007199254740993', '1e300', '', '1e9,-1e9;abc,2'];
+const SEED = { min: 0, max: Number.MAX_SAFE_INTEGER };
+/** Every hash parameter of every view, with the values it may take. */
+const VIEW_PARAMS = {
+  anatomy: { avatar: { min: 0, max: 15 } },
+  schedule: { t: { min: 0, max: 999 } },
+  forward: { t: { min: 0, max: 1000 }, image: { min: 0, max: 5 }, seed: SEED },
+  scrub: { frame: { min: 0, max: 1000 }, seed: SEED },
+  interpolate: { a: SEED, b: SEED, n: { choices: ['5', '8', '12'] }, steps: { min: 1, max: 1000 } },
+  twopixel: { t: { min: 0, max: 999 }, blobs: { blobs: true } },
+  clipping: { seed: SEED, sampler: { choices: ['ddim', 'ddpm'] } },
+};
+// Views that draw without a run of the model.
+const DRAWN_AT_ONCE = {
+  schedule: '[data-view-panel=schedule] canvas[data-view-canvas=alphaBar]',
+  twopixel: '[data-view-panel=twopixel] canvas[data-view-canvas=twopixel-main]',
+  forward: '[data-testid=forward-canvas]',
+};
+
+function assertInRange(what, value, range) {
+  if (range.choices) {
+    assert.ok(range.choices.includes(value), `${what} = ${value}`);
+  } else if (range.blobs) {
+    const points = value.split(';').map((pair) => pair.split(',').map(Number));
+    assert.ok(points.length >= 1 && points.length <= 5, `${what} = ${value}`);
+    assert.ok(points.every((p) => p.length === 2 && p.every((v) => v >= -1 && v <= 1)), `${what} = ${value}`);
+  } else {
+    assert.match(value, /^\d+$/, `${what} = ${value}`);
+    assert.ok(Number(value) >= range.min && Number(value) <= range.max, `${what} = ${value}`);
+  }
+}
+
+/** Waits (at most `seconds`) until the page has restored `view`: a page that hangs fails here. */
+function restored(page, view, seconds) {
+  return page.waitForFunction((name) => document.body.dataset.teachView === name, view, { timeout: seconds * 1000 });
+}
+
+/** The view's hash parameters as the page would share them now: each must be in range. */
+async function assertViewStateInRange(page, view) {
+  const state = await page.evaluate(async () => (await import('/www/teach/teach.js')).teachingParams());
+  assert.equal(state.view, view);
+  for (const [key, range] of Object.entries(VIEW_PARAMS[view])) assertInRange(`${view}.${key}`, state[`${view}.${key}`], range);
+}
+
+test('junk in every hash parameter of every view is clamped into range at once', async () => {
+  for (const [view, params] of Object.entries(VIEW_PARAMS)) {
+    const hashFor = (junk) => `#view=${view}&${Object.keys(params).map((key) => `${view}.${key}=${encodeURIComponent(junk)}`).join('&')}`;
+    // Opened with junk (a link), then junk through the hash of the open page.
+    const { page, problems } = await openPage(browser, `${server.url}/index.html${TINY}${hashFor(JUNK[0])}`);
+    await page.waitForFunction(() => ['ready', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    await restored(page, view, 5);
+    await assertViewStateInRange(page, view);
+    for (const junk of JUNK.slice(1)) {
+      await page.evaluate((hash) => {
+        delete document.body.dataset.teachView;
+        location.hash = hash;
+      }, hashFor(junk));
+      await restored(page, view, 5);
+      assert.equal(await page.locator(`[data-view-panel=${view}]`).isVisible(), true, `${view} with ${junk}`);
+      await assertViewStateInRange(page, view);
+    }
+    assert.ok(await page.locator('[data-testid=anatomy-avatar] option').count() <= 16, 'no more avatars than a batch holds');
+    if (view === 'forward') await waitForData(page, DRAWN_AT_ONCE.forward, 'std');
+    if (DRAWN_AT_ONCE[view]) assertDrawn(await pixels(page, DRAWN_AT_ONCE[view]), `${view} after junk`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
+});
+
+test('junk in the run parameters of a share link is clamped into range', async () => {
+  const cases = [
+    ['#seed=1e300&batch=1e9&sampler=ddim&steps=-3&clip=junk&w=%3Cb%3E', { seed: '9007199254740991', batch: '4', sampler: 'ddim', steps: '1' }],
+    ['#seed=abc&batch=-1&sampler=DDIM&steps=1e9&clip=0', { seed: '0', batch: '4', sampler: 'ddpm', steps: '1000' }],
+  ];
+  for (const [hash, expected] of cases) {
+    const { page, problems } = await openPage(browser, `${server.url}/index.html${TINY}${hash}`);
+    await page.waitForFunction(() => ['running', 'done', 'error'].includes(document.body.dataset.state), null, { timeout: 60_000 });
+    const shown = {};
+    for (const key of Object.keys(expected)) shown[key] = await page.inputValue(`#${key}`);
+    assert.deepEqual(shown, expected, hash);
+    assert.equal(await page.locator('#error').isVisible(), false, await page.locator('#error').textContent());
+    assert.doesNotMatch(await page.locator('#notice').textContent(), /other weights/, 'junk is no weights hash');
+    if (expected.sampler === 'ddim') assert.equal(await settle(page), 'done', 'the clamped run completes');
+    else await page.evaluate(() => document.getElementById('stop').click()); // 1000 DDPM steps
+    assert.deepEqual(problems, []);
+    await page.close();
+  }
 });

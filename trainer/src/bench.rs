@@ -10,7 +10,7 @@ use ddpm_avatars::weights::DatasetInfo;
 use ddpm_avatars::{NoiseSchedule, Sampler, SamplerConfig, ScheduleConfig, UNetConfig};
 
 use crate::data::ImageDataset;
-use crate::train::{RunConfig, optimizer, train_step};
+use crate::train::{RunConfig, StepContext, optimizer, train_step};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -76,7 +76,13 @@ pub fn run(options: &BenchOptions, device: &Device) -> Result<Vec<BenchRow>> {
             timed = Some(Instant::now());
         }
         // train_step reads the loss back every step, so each step is fully synchronised.
-        model = train_step(model, &mut optim, &schedule, &config, &dataset, step, &train_device)?.0;
+        let context = StepContext {
+            config: &config,
+            schedule: &schedule,
+            dataset: &dataset,
+            device: &train_device,
+        };
+        model = train_step(model, &mut optim, context, step)?.0;
     }
     if let Some(started) = timed {
         let images = (options.train_steps * options.train_batch) as f64;

@@ -179,3 +179,90 @@ fn load_module(mut model: UNet, bytes: Vec<u8>) -> Result<UNet> {
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::store::bridge;
+    use ddpm_avatars::UNetConfig;
+
+    use super::*;
+    use crate::train::optimizer;
+
+    /// A folder under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(label: &str) -> Self {
+            let path = std::env::temp_dir()
+                .join(format!("trainer-checkpoint-{}-{label}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            Self(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// Every parameter of `model` by name, as f32 values.
+    fn values(model: &UNet) -> Vec<(String, Vec<f32>)> {
+        model
+            .collect(None, None, false)
+            .iter()
+            .map(|t| (t.name.clone(), bridge::to_data(t).unwrap().try_into_vec_as().unwrap()))
+            .collect()
+    }
+
+    fn folder_name(path: &Path) -> String {
+        path.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn kept_checkpoints_hold_exactly_what_was_saved_and_only_the_newest_two_are_kept() {
+        let device = Device::flex();
+        let dir = TempDir::new("kept");
+        let config = UNetConfig::tiny();
+        // Three checkpoints, each with its own randomly initialised model and EMA.
+        let saved: Vec<(UNet, UNet)> =
+            (0..3).map(|_| (config.init(&device), config.init(&device))).collect();
+        assert_ne!(values(&saved[0].0), values(&saved[1].0), "the saved models are distinct");
+        for (index, (model, ema)) in saved.iter().enumerate() {
+            let step = index as u64 + 1;
+            save(&dir.0, model, ema, &optimizer(), step, step * 8).unwrap();
+        }
+        let kept: Vec<String> = list(&dir.0).unwrap().iter().map(|p| folder_name(p)).collect();
+        assert_eq!(kept, ["step-000000003", "step-000000002"], "KEEP = {KEEP}");
+
+        let newest = load_newest(&dir.0, || config.init(&device), optimizer(), &device)
+            .unwrap()
+            .expect("a usable checkpoint");
+        assert_eq!((newest.state.step, newest.state.images_seen), (3, 24));
+        assert_eq!(values(&newest.model), values(&saved[2].0), "model of step 3");
+        assert_eq!(values(&newest.ema), values(&saved[2].1), "EMA of step 3");
+
+        // The one kept to fall back to holds step 2's tensors, not step 3's.
+        let damaged = dir.0.join("step-000000003").join(EMA_FILE);
+        let bytes = fs::read(&damaged).unwrap();
+        fs::write(&damaged, &bytes[..bytes.len() - 1]).unwrap();
+        let fallback = load_newest(&dir.0, || config.init(&device), optimizer(), &device)
+            .unwrap()
+            .expect("the previous checkpoint");
+        assert_eq!(folder_name(&fallback.path), "step-000000002");
+        assert_eq!((fallback.state.step, fallback.state.images_seen), (2, 16));
+        assert_eq!(values(&fallback.model), values(&saved[1].0), "model of step 2");
+        assert_eq!(values(&fallback.ema), values(&saved[1].1), "EMA of step 2");
+    }
+
+    #[test]
+    fn no_usable_checkpoint_is_none() {
+        let dir = TempDir::new("none");
+        let device = Device::flex();
+        let fresh = || UNetConfig::tiny().init(&device);
+        assert!(load_newest(&dir.0, fresh, optimizer(), &device).unwrap().is_none());
+        fs::create_dir_all(dir.0.join("step-000000001")).unwrap();
+        fs::write(dir.0.join("step-000000001").join(STATE_FILE), b"{").unwrap();
+        assert!(load_newest(&dir.0, fresh, optimizer(), &device).unwrap().is_none());
+    }
+}

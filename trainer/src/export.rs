@@ -6,13 +6,17 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use ddpm_avatars::weights::{StorageDtype, TrainingInfo, WeightsMetadata, export_to_file};
 
-use crate::{checkpoint, train};
+use crate::{checkpoint, ema, train};
 
 /// What was written.
 #[derive(Debug)]
 pub struct Exported {
     /// Steps of training in the weights.
     pub step: u64,
+    /// EMA decay in effect at that step, as recorded in the metadata.
+    pub ema_decay: f64,
+    /// The run's target EMA decay (its `run.json`).
+    pub target_ema_decay: f64,
     /// File size in bytes.
     pub bytes: u64,
     /// Short hash of the file, as in share links.
@@ -20,7 +24,9 @@ pub struct Exported {
 }
 
 /// Exports `run`'s EMA weights to `out` in `dtype`, with metadata and a golden fingerprint
-/// computed from the weights exactly as stored (after rounding to `dtype`).
+/// computed from the weights exactly as stored (after rounding to `dtype`). The metadata's
+/// `training.ema_decay` is the decay in effect at the checkpoint's step
+/// ([`ema::effective_decay`]), not the run's target.
 pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> Result<Exported> {
     let config = train::read_run_config(run)?;
     let restored = checkpoint::load_newest(
@@ -30,10 +36,11 @@ pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> R
         device,
     )?
     .with_context(|| format!("no usable checkpoint in {}", run.join("checkpoints").display()))?;
+    let ema_decay = ema::effective_decay(config.ema_decay, restored.state.step);
     let training = TrainingInfo {
         steps: restored.state.step,
         images_seen: restored.state.images_seen,
-        ema_decay: config.ema_decay,
+        ema_decay,
         parent: config.parent.clone(),
     };
     let metadata = WeightsMetadata::new(
@@ -51,6 +58,8 @@ pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> R
     let bytes = std::fs::read(out).with_context(|| format!("reading back {}", out.display()))?;
     Ok(Exported {
         step: restored.state.step,
+        ema_decay,
+        target_ema_decay: config.ema_decay,
         bytes: bytes.len() as u64,
         short_hash: ddpm_avatars::weights::short_hash(&bytes),
     })

@@ -1,244 +1,32 @@
 //! `trainer`: build the avatar dataset, train the DDPM U-Net, export, sample, evaluate and
-//! benchmark. `trainer <command> --help` documents every flag.
+//! benchmark. `trainer <command> --help` documents every flag (see `cli`).
+
+mod cli;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use ddpm_avatars::weights::{DatasetInfo, StorageDtype, load_from_file};
+use burn::tensor::Device;
+use clap::Parser;
+use ddpm_avatars::weights::{DatasetInfo, LoadedWeights, load_from_file};
 use ddpm_avatars::{SamplerConfig, SamplerKind, ScheduleConfig, UNetConfig};
 use trainer::data::ImageDataset;
 use trainer::device::DeviceChoice;
 use trainer::train::{RunConfig, Session, StopRule};
 use trainer::{avatars, bench, eval, export, sample, train};
 
-#[derive(Parser)]
-#[command(
-    version,
-    about = "Train and publish the ddpm-avatars diffusion model",
-    args_override_self = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Build a training dataset.
-    #[command(subcommand)]
-    Data(DataCommand),
-    /// Train the U-Net on a folder of images (PNG, JPEG, WebP; searched recursively).
-    Train(TrainArgs),
-    /// Export a run's EMA weights as the self-describing .safetensors file the page loads.
-    Export(ExportArgs),
-    /// Sample avatars from a weights file into a grid PNG.
-    Sample(SampleArgs),
-    /// Held-out eps-MSE of a weights file at fixed (t, eps); comparable between runs.
-    Eval(EvalArgs),
-    /// Training img/s and sampling ms/step of the default model on one device.
-    Bench(BenchArgs),
-}
-
-#[derive(Subcommand)]
-enum DataCommand {
-    /// The built-in set: DiceBear avatars (six styles, pastel backgrounds) rendered at 64x64.
-    Avatars {
-        /// Number of avatars (seeds 0..count).
-        #[arg(long, default_value_t = 20_000)]
-        count: usize,
-        /// Output folder.
-        #[arg(long, default_value = "data/avatars")]
-        out: PathBuf,
-    },
-}
-
-#[derive(Args)]
-struct DeviceArg {
-    /// Where to compute: vulkan (GPU), wgpu (GPU, automatic API) or cpu.
-    #[arg(long, value_enum)]
-    device: Option<DeviceChoice>,
-}
-
-impl DeviceArg {
-    fn choice(&self) -> DeviceChoice {
-        self.device.unwrap_or_else(DeviceChoice::default_choice)
-    }
-}
-
-#[derive(Args)]
-struct TrainArgs {
-    /// Folder of training images.
-    #[arg(long)]
-    data: PathBuf,
-    /// Run folder: checkpoints, samples, loss curve and log go here.
-    #[arg(long)]
-    run: PathBuf,
-    /// Model size: `default` (64x64, 8.9 M parameters), `tiny` (16x16, for tests) or a JSON
-    /// file with a UNetConfig.
-    #[arg(long, default_value = "default")]
-    config: String,
-    #[command(flatten)]
-    device: DeviceArg,
-    /// Images per step.
-    #[arg(long, default_value_t = 128)]
-    batch_size: usize,
-    /// Peak learning rate (after warm-up).
-    #[arg(long, default_value_t = 2e-4)]
-    lr: f64,
-    /// Linear warm-up steps.
-    #[arg(long, default_value_t = 1000)]
-    warmup: u64,
-    /// Global gradient-norm clip.
-    #[arg(long, default_value_t = 1.0)]
-    grad_clip: f32,
-    /// EMA decay of the published weights.
-    #[arg(long, default_value_t = 0.9999)]
-    ema_decay: f64,
-    /// Seed of batch order, timesteps, noise and dropout.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Stop when this many steps are done in total.
-    #[arg(long)]
-    steps: Option<u64>,
-    /// Stop after this many minutes of wall clock (after the current step), save, exit 0.
-    #[arg(long)]
-    max_minutes: Option<f64>,
-    /// Checkpoint, sample grid and loss curve every N steps.
-    #[arg(long, default_value_t = 1000)]
-    checkpoint_every: u64,
-    /// A line in train.log every N steps.
-    #[arg(long, default_value_t = 50)]
-    log_every: u64,
-    /// Continue from the run's newest valid checkpoint (its run.json settings are used).
-    #[arg(long)]
-    resume: bool,
-    /// Start model and EMA from a published weights file (fresh optimiser).
-    #[arg(long, conflicts_with = "resume")]
-    init_from: Option<PathBuf>,
-    /// Dataset name for the weights' metadata (default: the folder's name).
-    #[arg(long)]
-    dataset_name: Option<String>,
-    /// Licence line for the weights' metadata (default: read from DATA/LICENSE.md).
-    #[arg(long)]
-    licence: Option<String>,
-}
-
-#[derive(Args)]
-struct ExportArgs {
-    /// Run folder.
-    #[arg(long)]
-    run: PathBuf,
-    /// Weights file to write.
-    #[arg(long)]
-    out: PathBuf,
-    /// Storage precision.
-    #[arg(long, value_enum, default_value = "f16")]
-    dtype: DtypeArg,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum DtypeArg {
-    F16,
-    F32,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum SamplerArg {
-    Ddpm,
-    Ddim,
-}
-
-#[derive(Args)]
-struct SampleArgs {
-    /// Weights file.
-    #[arg(long)]
-    weights: PathBuf,
-    /// Grid PNG to write.
-    #[arg(long)]
-    out: PathBuf,
-    /// First seed; avatar i uses seed + i (as on the page).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Number of avatars.
-    #[arg(long, default_value_t = 16)]
-    count: usize,
-    /// Reverse process.
-    #[arg(long, value_enum, default_value = "ddpm")]
-    sampler: SamplerArg,
-    /// Steps (DDPM: all T; DDIM: 1..=T).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// DDIM noise scale (0: deterministic).
-    #[arg(long, default_value_t = 0.0)]
-    eta: f64,
-    /// Do not clip the predicted x0 (the seeds' plain formula).
-    #[arg(long)]
-    no_clip: bool,
-    /// Integer upscale of the PNG.
-    #[arg(long, default_value_t = 2)]
-    scale: usize,
-    /// Also write OUT-trajectory.png: x_t of each avatar at the --trajectory-at timesteps.
-    #[arg(long)]
-    trajectory: bool,
-    /// Timesteps of the trajectory frames (1000 = x_T).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1000,900,800,700,600,500,400,300,200,100,50,0"
-    )]
-    trajectory_at: Vec<usize>,
-    #[command(flatten)]
-    device: DeviceArg,
-}
-
-#[derive(Args)]
-struct EvalArgs {
-    /// Weights file.
-    #[arg(long)]
-    weights: PathBuf,
-    /// The training images folder (its fixed held-out split is used).
-    #[arg(long)]
-    data: PathBuf,
-    /// Decoded-image cache (default: in the system temp folder).
-    #[arg(long)]
-    cache: Option<PathBuf>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    #[command(flatten)]
-    device: DeviceArg,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    #[command(flatten)]
-    device: DeviceArg,
-    /// Training batch size.
-    #[arg(long, default_value_t = 128)]
-    batch: usize,
-    /// Timed training steps.
-    #[arg(long, default_value_t = 20)]
-    steps: usize,
-    /// Timed sampling steps per batch size.
-    #[arg(long, default_value_t = 50)]
-    sample_steps: usize,
-    /// Untimed warm-up steps before each measurement.
-    #[arg(long, default_value_t = 5)]
-    warmup: usize,
-    /// Model: default, tiny or a JSON file.
-    #[arg(long, default_value = "default")]
-    config: String,
-}
+use crate::cli::{
+    BenchArgs, Cli, Command, DataCommand, EvalArgs, ExportArgs, SampleArgs, SamplerArg, TrainArgs,
+};
 
 fn main() {
     let cli = Cli::parse();
-    select_default_device(&cli);
-    if let Err(error) = run(cli) {
+    select_default_device(&cli.command);
+    if let Err(error) = run(cli.command) {
         eprintln!("error: {error:#}");
         std::process::exit(1);
     }
@@ -247,163 +35,39 @@ fn main() {
 /// Makes burn's `Device::default()` the device the command uses (see
 /// [`DeviceChoice::burn_device_name`]), unless the user set `BURN_DEVICE` themselves.
 #[allow(unsafe_code)]
-fn select_default_device(cli: &Cli) {
-    let choice = match &cli.command {
-        Command::Train(args) => args.device.choice(),
-        Command::Sample(args) => args.device.choice(),
-        Command::Eval(args) => args.device.choice(),
-        Command::Bench(args) => args.device.choice(),
-        Command::Export(_) => DeviceChoice::Cpu,
-        Command::Data(_) => return,
-    };
+fn select_default_device(command: &Command) {
+    let Some(choice) = command.device_choice() else { return };
     if std::env::var_os("BURN_DEVICE").is_none() {
         // SAFETY: called first thing in main, before any other thread exists.
         unsafe { std::env::set_var("BURN_DEVICE", choice.burn_device_name()) };
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+fn run(command: Command) -> Result<()> {
+    match command {
         Command::Data(DataCommand::Avatars { count, out }) => {
-            let report = avatars::build_avatar_dataset(count, &out)?;
-            println!("{report}");
+            println!("{}", avatars::build_avatar_dataset(count, &out)?);
             Ok(())
         }
         Command::Train(args) => train_command(args),
-        Command::Export(args) => {
-            let dtype = match args.dtype {
-                DtypeArg::F16 => StorageDtype::F16,
-                DtypeArg::F32 => StorageDtype::F32,
-            };
-            let exported =
-                export::export(&args.run, &args.out, dtype, &DeviceChoice::Cpu.device()?)?;
-            println!(
-                "wrote {} ({:.1} MB, step {}, hash {})",
-                args.out.display(),
-                exported.bytes as f64 / 1e6,
-                exported.step,
-                exported.short_hash
-            );
-            Ok(())
-        }
+        Command::Export(args) => export_command(args),
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
-        Command::Bench(args) => {
-            let choice = args.device.choice();
-            choice.check_available()?;
-            let options = bench::BenchOptions {
-                model: model_config(&args.config)?,
-                train_batch: args.batch,
-                train_steps: args.steps,
-                sample_batches: vec![1, 16],
-                sample_steps: args.sample_steps,
-                warmup_steps: args.warmup,
-            };
-            let rows = bench::run(&options, &choice.device()?)?;
-            print!("{}", bench::table(choice.burn_device_name(), &rows));
-            Ok(())
-        }
+        Command::Bench(args) => bench_command(args),
     }
-}
-
-fn model_config(name: &str) -> Result<UNetConfig> {
-    let config = match name {
-        "default" => UNetConfig::new(),
-        "tiny" => UNetConfig::tiny(),
-        path => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading model config {path}"))?;
-            serde_json::from_str(&text).with_context(|| format!("parsing model config {path}"))?
-        }
-    };
-    config.validate().map_err(|problem| anyhow::anyhow!("model config {name}: {problem}"))?;
-    Ok(config)
 }
 
 fn train_command(args: TrainArgs) -> Result<()> {
     let choice = args.device.choice();
     choice.check_available()?;
     let device = choice.device()?;
-    let config = if args.resume {
-        train::read_run_config(&args.run)?
+    let (config, parent) = if args.resume {
+        (train::read_run_config(&args.run)?, None)
     } else {
-        if args.run.join("checkpoints").exists() {
-            bail!(
-                "{} already has checkpoints: add --resume to continue it, or pick a new --run",
-                args.run.display()
-            );
-        }
-        let model = model_config(&args.config)?;
-        let (parent, parent_steps, parent_images) = match &args.init_from {
-            Some(path) => {
-                let loaded = load_from_file(path, &device)
-                    .with_context(|| format!("--init-from {}", path.display()))?;
-                if loaded.metadata.model != model {
-                    bail!(
-                        "--init-from {}: its model config differs from --config {}",
-                        path.display(),
-                        args.config
-                    );
-                }
-                (
-                    Some(loaded.short_hash),
-                    loaded.metadata.training.steps,
-                    loaded.metadata.training.images_seen,
-                )
-            }
-            None => (None, 0, 0),
-        };
-        if args.batch_size == 0 || args.checkpoint_every == 0 || args.log_every == 0 {
-            bail!("--batch-size, --checkpoint-every and --log-every must be at least 1");
-        }
-        RunConfig {
-            model,
-            schedule: ScheduleConfig::default(),
-            data: args.data.clone(),
-            dataset: dataset_info(&args.data, args.dataset_name.clone(), args.licence.clone()),
-            batch_size: args.batch_size,
-            learning_rate: args.lr,
-            warmup_steps: args.warmup,
-            grad_clip: args.grad_clip,
-            ema_decay: args.ema_decay,
-            seed: args.seed,
-            checkpoint_every: args.checkpoint_every,
-            log_every: args.log_every,
-            parent,
-            parent_steps,
-            parent_images,
-        }
+        start_run(&args, &device)?
     };
     train::write_run_config(&args.run, &config)?;
-    let cache = args.run.join(format!("dataset-{}.cache", config.model.image_size));
-    let dataset =
-        ImageDataset::load(&args.data, config.model.image_size, &cache, config.batch_size)?;
-    let report = dataset.report();
-    println!(
-        "{} images ({} training, {} held out){}{}",
-        report.loaded,
-        dataset.len_train(),
-        dataset.len_heldout(),
-        if report.from_cache { ", from cache" } else { "" },
-        if report.skipped > 0 {
-            format!("; skipped {} unreadable: {}", report.skipped, report.first_skipped.join(", "))
-        } else {
-            String::new()
-        }
-    );
-    let init_from = match (&args.init_from, args.resume) {
-        (Some(path), false) => Some(load_from_file(path, &device)?.model),
-        _ => None,
-    };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = interrupted.clone();
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping after this step and saving (Ctrl-C again to quit at once)");
-    })
-    .context("installing the Ctrl-C handler")?;
+    let dataset = load_training_images(&args.data, &args.run, &config)?;
     let session = Session {
         run: &args.run,
         device,
@@ -412,9 +76,9 @@ fn train_command(args: TrainArgs) -> Result<()> {
             max_steps: args.steps,
             max_duration: args.max_minutes.map(|m| Duration::from_secs_f64(m.max(0.0) * 60.0)),
         },
-        interrupted,
+        interrupted: stop_on_ctrl_c()?,
         resume: args.resume,
-        init_from,
+        init_from: parent.map(|parent| parent.model),
         progress_bar: std::io::stderr().is_terminal(),
     };
     let outcome = train::run(&config, session)?;
@@ -426,6 +90,61 @@ fn train_command(args: TrainArgs) -> Result<()> {
         args.run.display()
     );
     Ok(())
+}
+
+/// The settings of a new run, and its `--init-from` parent, loaded and checked once here.
+fn start_run(args: &TrainArgs, device: &Device) -> Result<(RunConfig, Option<LoadedWeights>)> {
+    if args.run.join("checkpoints").exists() {
+        bail!(
+            "{} already has checkpoints: add --resume to continue it, or pick a new --run",
+            args.run.display()
+        );
+    }
+    if args.batch_size == 0 || args.checkpoint_every == 0 || args.log_every == 0 {
+        bail!("--batch-size, --checkpoint-every and --log-every must be at least 1");
+    }
+    let model = model_config(&args.config)?;
+    let parent = match &args.init_from {
+        Some(path) => Some(load_parent(path, &model, &args.config, device)?),
+        None => None,
+    };
+    let lineage = parent.as_ref().map(|parent| &parent.metadata.training);
+    let config = RunConfig {
+        model,
+        schedule: ScheduleConfig::default(),
+        data: args.data.clone(),
+        dataset: dataset_info(&args.data, args.dataset_name.clone(), args.licence.clone()),
+        batch_size: args.batch_size,
+        learning_rate: args.lr,
+        warmup_steps: args.warmup,
+        grad_clip: args.grad_clip,
+        ema_decay: args.ema_decay,
+        seed: args.seed,
+        checkpoint_every: args.checkpoint_every,
+        log_every: args.log_every,
+        parent: parent.as_ref().map(|parent| parent.short_hash.clone()),
+        parent_steps: lineage.map_or(0, |training| training.steps),
+        parent_images: lineage.map_or(0, |training| training.images_seen),
+    };
+    Ok((config, parent))
+}
+
+/// Loads and validates the `--init-from` weights; their model must be the one `--config` names.
+fn load_parent(
+    path: &Path,
+    model: &UNetConfig,
+    config_name: &str,
+    device: &Device,
+) -> Result<LoadedWeights> {
+    let parent =
+        load_from_file(path, device).with_context(|| format!("--init-from {}", path.display()))?;
+    if &parent.metadata.model != model {
+        bail!(
+            "--init-from {}: its model config differs from --config {config_name}",
+            path.display()
+        );
+    }
+    Ok(parent)
 }
 
 /// Name and licence of a training folder, from its `LICENSE.md` when present.
@@ -447,6 +166,57 @@ fn dataset_info(data: &Path, name: Option<String>, licence: Option<String>) -> D
     DatasetInfo { name: name.unwrap_or(folder_name), licence }
 }
 
+/// The run's training images, decoded once into `RUN/dataset-SIZE.cache`; prints what was found.
+fn load_training_images(data: &Path, run: &Path, config: &RunConfig) -> Result<ImageDataset> {
+    let size = config.model.image_size;
+    let cache = run.join(format!("dataset-{size}.cache"));
+    let dataset = ImageDataset::load(data, size, &cache, config.batch_size)?;
+    let report = dataset.report();
+    println!(
+        "{} images ({} training, {} held out){}{}",
+        report.loaded,
+        dataset.len_train(),
+        dataset.len_heldout(),
+        if report.from_cache { ", from cache" } else { "" },
+        if report.skipped > 0 {
+            format!("; skipped {} unreadable: {}", report.skipped, report.first_skipped.join(", "))
+        } else {
+            String::new()
+        }
+    );
+    Ok(dataset)
+}
+
+/// A flag that the first Ctrl-C sets (training stops after the step and saves); a second
+/// Ctrl-C quits at once.
+fn stop_on_ctrl_c() -> Result<Arc<AtomicBool>> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step and saving (Ctrl-C again to quit at once)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(interrupted)
+}
+
+fn export_command(args: ExportArgs) -> Result<()> {
+    let exported =
+        export::export(&args.run, &args.out, args.dtype.into(), &DeviceChoice::Cpu.device()?)?;
+    println!(
+        "wrote {} ({:.1} MB, step {}, EMA decay {:.6} (target {}), hash {})",
+        args.out.display(),
+        exported.bytes as f64 / 1e6,
+        exported.step,
+        exported.ema_decay,
+        exported.target_ema_decay,
+        exported.short_hash
+    );
+    Ok(())
+}
+
 fn sample_command(args: SampleArgs) -> Result<()> {
     let choice = args.device.choice();
     choice.check_available()?;
@@ -459,11 +229,12 @@ fn sample_command(args: SampleArgs) -> Result<()> {
     .timesteps;
     let sampler = match args.sampler {
         SamplerArg::Ddpm => SamplerConfig {
+            kind: SamplerKind::Ddpm { variance: args.variance.into() },
             steps: args.steps.unwrap_or(timesteps),
-            ..SamplerConfig::ddpm(timesteps)
+            clip_x0: true,
         },
         SamplerArg::Ddim => SamplerConfig {
-            kind: SamplerKind::Ddim { eta: args.eta },
+            kind: SamplerKind::Ddim { eta: args.eta, spacing: args.spacing.into() },
             steps: args.steps.unwrap_or(50),
             clip_x0: true,
         },
@@ -504,4 +275,35 @@ fn eval_command(args: EvalArgs) -> Result<()> {
         loaded.short_hash
     );
     Ok(())
+}
+
+fn bench_command(args: BenchArgs) -> Result<()> {
+    let choice = args.device.choice();
+    choice.check_available()?;
+    let options = bench::BenchOptions {
+        model: model_config(&args.config)?,
+        train_batch: args.batch,
+        train_steps: args.steps,
+        sample_batches: vec![1, 16],
+        sample_steps: args.sample_steps,
+        warmup_steps: args.warmup,
+    };
+    let rows = bench::run(&options, &choice.device()?)?;
+    print!("{}", bench::table(choice.burn_device_name(), &rows));
+    Ok(())
+}
+
+/// The model `--config` names: `default`, `tiny` or a JSON file holding a `UNetConfig`.
+fn model_config(name: &str) -> Result<UNetConfig> {
+    let config = match name {
+        "default" => UNetConfig::new(),
+        "tiny" => UNetConfig::tiny(),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading model config {path}"))?;
+            serde_json::from_str(&text).with_context(|| format!("parsing model config {path}"))?
+        }
+    };
+    config.validate().map_err(|problem| anyhow::anyhow!("model config {name}: {problem}"))?;
+    Ok(config)
 }

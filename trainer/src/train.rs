@@ -44,7 +44,8 @@ pub struct RunConfig {
     pub warmup_steps: u64,
     /// Global gradient-norm limit (1.0 in the paper).
     pub grad_clip: f32,
-    /// EMA decay (0.9999 in the paper).
+    /// Target EMA decay (0.9999 in the paper), reached after a warm-up (see
+    /// [`crate::ema::decay_at`]); exported weights record the decay in effect at their step.
     pub ema_decay: f64,
     /// Seed of the batch order, timesteps, noise and dropout.
     pub seed: u64,
@@ -54,7 +55,7 @@ pub struct RunConfig {
     pub log_every: u64,
     /// Short hash of the weights file this run started from (`--init-from`).
     pub parent: Option<String>,
-    /// Steps and images already in the parent's weights.
+    /// Steps already in the parent's weights: this run's step count starts there.
     pub parent_steps: u64,
     /// Images seen by the parent.
     pub parent_images: u64,
@@ -63,7 +64,8 @@ pub struct RunConfig {
 /// When to stop (whichever comes first).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StopRule {
-    /// Stop once this many steps (in total, across resumes) are done.
+    /// Stop once this many steps are done in total (across resumes, and counting an
+    /// `--init-from` parent's steps).
     pub max_steps: Option<u64>,
     /// Stop after this much wall-clock time in this invocation.
     pub max_duration: Option<Duration>,
@@ -96,7 +98,8 @@ pub struct Session<'a> {
     pub interrupted: Arc<AtomicBool>,
     /// Continue from the newest valid checkpoint.
     pub resume: bool,
-    /// Weights to start from (`--init-from`), already validated.
+    /// Weights to start from (`--init-from`), already validated: both the trained model and
+    /// its EMA start from them (a published file holds its run's EMA weights).
     pub init_from: Option<UNet>,
     /// Draw a progress bar (a TTY) or only log lines.
     pub progress_bar: bool,
@@ -114,11 +117,14 @@ pub fn optimizer() -> ModuleOptimizer {
 }
 
 /// Learning rate at 0-based `step`: linear warm-up to the peak, then constant (the paper).
+/// The warm-up counts from the step where this run's optimiser started fresh: 0, or an
+/// `--init-from` parent's step count (its Adam moments are not in the weights file).
 pub fn learning_rate(config: &RunConfig, step: u64) -> f64 {
     if config.warmup_steps == 0 {
         return config.learning_rate;
     }
-    config.learning_rate * ((step + 1) as f64 / config.warmup_steps as f64).min(1.0)
+    let steps_with_this_optimizer = step.saturating_sub(config.parent_steps) + 1;
+    config.learning_rate * (steps_with_this_optimizer as f64 / config.warmup_steps as f64).min(1.0)
 }
 
 /// A per-step seed for burn's generator (noise and dropout) and the timestep draw.
@@ -136,18 +142,29 @@ fn draw_timesteps(seed: u64, step: u64, batch: usize, total: usize) -> Vec<usize
     (0..batch).map(|_| (rng.next_u64() % total as u64) as usize).collect()
 }
 
+/// What every training step reads: the run's settings, its schedule, its data and the
+/// (autodiff) device it trains on.
+#[derive(Clone, Copy)]
+pub struct StepContext<'a> {
+    /// The run's settings.
+    pub config: &'a RunConfig,
+    /// The noise schedule (`config.schedule`, computed once).
+    pub schedule: &'a NoiseSchedule,
+    /// The training images.
+    pub dataset: &'a ImageDataset,
+    /// The device, with autodiff.
+    pub device: &'a Device,
+}
+
 /// One optimiser step of L_simple. Returns the updated model and the loss (read back, so
 /// a non-finite value stops the run before it reaches the weights).
-#[allow(clippy::too_many_arguments)]
 pub fn train_step(
     model: UNet,
     optimizer: &mut ModuleOptimizer,
-    schedule: &NoiseSchedule,
-    config: &RunConfig,
-    dataset: &ImageDataset,
+    context: StepContext<'_>,
     step: u64,
-    device: &Device,
 ) -> Result<(UNet, f32)> {
+    let StepContext { config, schedule, dataset, device } = context;
     device.seed(step_seed(config.seed, step));
     let size = dataset.image_size();
     let batch = dataset.batch(config.seed, step, config.batch_size);
@@ -189,7 +206,9 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
         (restored.model, ema, restored.optimizer, restored.state.step, restored.state.images_seen)
     } else {
         let model = match session.init_from {
-            Some(weights) => weights.fork(&device),
+            // Loaded on a plain device, the weights' parameters track no gradients; `fork` keeps
+            // that, and `train` turns tracking (and dropout) back on for the autodiff device.
+            Some(weights) => weights.fork(&device).train(),
             None => fresh_model(),
         };
         let ema = Ema::new(&model, config.ema_decay);
@@ -205,6 +224,8 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
                 metrics: &_| {
         save_everything(session.run, config, model, ema, optimizer, (step, images_seen), metrics)
     };
+    let context =
+        StepContext { config, schedule: &schedule, dataset: session.dataset, device: &device };
     let started = Instant::now();
     let mut progress =
         Progress::new(session.progress_bar, step, session.stop.max_steps, session.run)?;
@@ -224,9 +245,10 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
             break "interrupted".to_string();
         }
         let (updated, loss) =
-            train_step(model, &mut optimizer, &schedule, config, session.dataset, step, &device)
-                .inspect_err(|_| progress.abandon())?;
+            train_step(model, &mut optimizer, context, step).inspect_err(|_| progress.abandon())?;
         model = updated;
+        // `step` counts the whole lineage, so a continuation of a parent keeps its place in
+        // the EMA warm-up instead of restarting at a decay of 0.1 and forgetting the parent.
         ema.update(&model, step);
         step += 1;
         images_seen += config.batch_size as u64;
@@ -274,4 +296,50 @@ pub fn read_run_config(run: &Path) -> Result<RunConfig> {
 pub fn write_run_config(run: &Path, config: &RunConfig) -> Result<()> {
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     report::write_atomically(&run.join("run.json"), &serde_json::to_vec_pretty(config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RunConfig, learning_rate};
+    use ddpm_avatars::weights::DatasetInfo;
+    use ddpm_avatars::{ScheduleConfig, UNetConfig};
+
+    fn config(warmup_steps: u64, parent_steps: u64) -> RunConfig {
+        RunConfig {
+            model: UNetConfig::tiny(),
+            schedule: ScheduleConfig::default(),
+            data: "images".into(),
+            dataset: DatasetInfo { name: "test".into(), licence: "CC0".into() },
+            batch_size: 8,
+            learning_rate: 2e-4,
+            warmup_steps,
+            grad_clip: 1.0,
+            ema_decay: 0.9999,
+            seed: 0,
+            checkpoint_every: 10,
+            log_every: 10,
+            parent: (parent_steps > 0).then(|| "0123456789ab".into()),
+            parent_steps,
+            parent_images: parent_steps * 8,
+        }
+    }
+
+    #[test]
+    fn learning_rate_warms_up_linearly_then_stays_at_the_peak() {
+        let fresh = config(100, 0);
+        // By hand: 2e-4 * 1 / 100 = 2e-6; 2e-4 * 50 / 100 = 1e-4.
+        assert!((learning_rate(&fresh, 0) - 2e-6).abs() < 1e-15);
+        assert!((learning_rate(&fresh, 49) - 1e-4).abs() < 1e-15);
+        assert_eq!(learning_rate(&fresh, 99), 2e-4);
+        assert_eq!(learning_rate(&fresh, 5000), 2e-4);
+        assert_eq!(learning_rate(&config(0, 0), 0), 2e-4);
+    }
+
+    #[test]
+    fn learning_rate_warms_up_again_for_the_fresh_optimiser_of_an_init_from_run() {
+        let continuation = config(100, 5000);
+        assert!((learning_rate(&continuation, 5000) - 2e-6).abs() < 1e-15);
+        assert!((learning_rate(&continuation, 5049) - 1e-4).abs() < 1e-15);
+        assert_eq!(learning_rate(&continuation, 5099), 2e-4);
+    }
 }

@@ -1,6 +1,7 @@
 //! `trainer data avatars` renders the built-in dataset: the exact number of distinct 64x64 PNGs,
 //! a licence file taken from the DiceBear styles' metadata, and the same bytes on every run.
-//! Needs `node` and `npm` (and the npm registry on the first run, for `npm ci`).
+//! Needs `node` and `npm` (and the npm registry on the first run, for `npm ci`): `make test`
+//! installs them first (`make setup`), so a missing `node` fails this test instead of passing it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -57,10 +58,11 @@ fn read_pngs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 #[test]
 fn data_avatars_writes_distinct_64px_pngs_with_licence_deterministically() {
-    if !node_available() {
-        println!("skipped: node/npm not installed");
-        return;
-    }
+    assert!(
+        node_available(),
+        "`node` and `npm` are needed to render the avatar set and were not found on PATH: run \
+         `make setup` (which `make test` runs first) or install Node.js 18+ with npm"
+    );
 
     let first = TempDir::new("32");
     build_avatars(32, &first.0);

@@ -1,7 +1,7 @@
 //! The trainer as a user runs it (the real binary on real files, on the CPU): resume
-//! equivalence, a damaged checkpoint, a diverging run, export -> sample with the golden
-//! fingerprint. One test, run in order, because training reseeds burn's process-wide
-//! generator.
+//! equivalence, a damaged checkpoint, export (with the EMA decay in effect), an `--init-from`
+//! continuation, sample with the golden fingerprint, eval, bench, a diverging run. One test,
+//! run in order, because training reseeds burn's process-wide generator.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -138,7 +138,31 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
         .try_into_vec_as()
         .unwrap();
     let recorded = loaded.metadata.fingerprint.clone().expect("export records a fingerprint");
-    assert!(recorded.check(&fresh, 1e-5).is_ok());
+    let largest = recorded.check(&fresh).expect("the fingerprint matches on the same backend");
+    assert!(largest <= 1e-5, "the same backend reproduces the fingerprint to {largest}");
+    // The EMA decay in effect, not the 0.9999 target: by hand, the last of 12 updates is
+    // 0-based step 11, with decay min(0.9999, (1 + 11) / (10 + 11)) = 12 / 21.
+    let decay = loaded.metadata.training.ema_decay;
+    assert!((decay - 12.0 / 21.0).abs() < 1e-12, "recorded EMA decay {decay}");
+    assert!(exported.contains("target 0.9999"), "{exported}");
+
+    // 3b. --init-from continues the lineage: steps, images, parent hash, EMA warm-up.
+    let child = root.join("child");
+    let output = run(with(&child, &["--steps", "14", "--init-from", weights.to_str().unwrap()]));
+    assert!(output.contains("reached 14 steps"), "{output}");
+    let child_weights = root.join("child.safetensors");
+    succeed(&[
+        "export",
+        "--run",
+        child.to_str().unwrap(),
+        "--out",
+        child_weights.to_str().unwrap(),
+    ]);
+    let continued = load_from_file(&child_weights, &Device::flex()).unwrap().metadata.training;
+    assert_eq!((continued.steps, continued.images_seen), (14, 14 * 8));
+    assert_eq!(continued.parent.as_deref(), Some(loaded.short_hash.as_str()));
+    // By hand: the last update is 0-based step 13 of the lineage: (1 + 13) / (10 + 13) = 14 / 23.
+    assert!((continued.ema_decay - 14.0 / 23.0).abs() < 1e-12, "{}", continued.ema_decay);
     let grid = root.join("grid.png");
     let sampled = succeed(&[
         "sample",
@@ -164,6 +188,29 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     assert_eq!((picture.width(), picture.height()), (68, 68));
     let strip = image::open(root.join("grid-trajectory.png")).unwrap();
     assert_eq!((strip.width(), strip.height()), (2 * (3 * 16 + 2 * 2), 2 * (4 * 16 + 3 * 2)));
+    // --spacing trailing visits other timesteps (999, 799, .. instead of 800, 600, ..).
+    let trailing = root.join("trailing.png");
+    succeed(&[
+        "sample",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        trailing.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "5",
+        "--count",
+        "4",
+        "--spacing",
+        "trailing",
+    ]);
+    let leading = image::open(&grid).unwrap().to_rgba8();
+    let trailing = image::open(&trailing).unwrap().to_rgba8();
+    assert_eq!(leading.dimensions(), trailing.dimensions());
+    assert_ne!(leading.as_raw(), trailing.as_raw(), "the spacing changes the samples");
 
     // 4. eval and bench print their figures.
     let evaluated = succeed(&[
@@ -207,8 +254,34 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
     assert!(message.contains("the loss became") && message.contains("at step"), "{message}");
+    let failed_step: u64 = message
+        .split("at step ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .and_then(|number| number.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no step number in: {message}"));
+    assert!(failed_step >= 2, "the first step of a fresh model has a finite loss: {message}");
+    // With --checkpoint-every 1, the newest checkpoint is the step before the failed one, it
+    // passes its checksums, and its weights are the finite ones that step produced.
     let kept = trainer::checkpoint::list(&diverging.join("checkpoints")).unwrap();
-    assert!(!kept.is_empty(), "the last good checkpoint is kept");
+    assert_eq!(kept[0], checkpoint(&diverging, failed_step - 1), "{kept:?}");
+    let last_good = trainer::checkpoint::load_newest(
+        &diverging.join("checkpoints"),
+        || UNetConfig::tiny().init(&Device::flex()),
+        trainer::train::optimizer(),
+        &Device::flex(),
+    )
+    .unwrap()
+    .expect("the last good checkpoint loads");
+    assert_eq!(last_good.path, kept[0]);
+    assert_eq!(last_good.state.step, failed_step - 1);
+    for file in ["model.bpk", "ema.bpk"] {
+        let tensors = parameters(&kept[0].join(file));
+        assert!(
+            tensors.iter().all(|(_, values)| values.iter().all(|v| v.is_finite())),
+            "{file} of the last good checkpoint holds non-finite weights"
+        );
+    }
 
     // 6. A data folder without images is a clear error.
     let empty = root.join("empty");

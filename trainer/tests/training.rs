@@ -1,14 +1,29 @@
 //! Training really learns: a tiny U-Net on 64 generated images lowers L_simple at least 5x,
-//! and the EMA weights are a different model from the raw ones.
+//! and the EMA is the blend the warm-up formula says, also when a run continues a parent
+//! (`--init-from`): it starts at the parent's weights, at the parent's place in the warm-up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, bridge};
 use burn::tensor::Device;
 use ddpm_avatars::weights::DatasetInfo;
 use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNet, UNetConfig};
+use trainer::checkpoint;
 use trainer::data::ImageDataset;
 use trainer::ema::Ema;
-use trainer::train::{RunConfig, optimizer, train_step};
+use trainer::train::{self, RunConfig, Session, StepContext, StopRule, optimizer, train_step};
+
+fn context<'a>(
+    config: &'a RunConfig,
+    schedule: &'a NoiseSchedule,
+    dataset: &'a ImageDataset,
+    device: &'a Device,
+) -> StepContext<'a> {
+    StepContext { config, schedule, dataset, device }
+}
 
 /// 64 images of 16x16: a coloured disc of varying position, size and colour on a flat
 /// background, so there is structure to learn.
@@ -40,27 +55,39 @@ fn all_values(model: &UNet) -> Vec<f32> {
         .collect()
 }
 
-#[test]
-fn tiny_model_lowers_the_loss_5x_and_ema_differs_from_raw_weights() {
-    let device = Device::flex().autodiff();
-    let dataset = ImageDataset::from_packed(16, generated_images(64, 16)).unwrap();
-    let config = RunConfig {
+/// A tiny-model run on generated discs without dropout; `parent_steps` > 0 makes it an
+/// `--init-from` continuation.
+fn tiny_run(batch_size: usize, ema_decay: f64, parent_steps: u64) -> RunConfig {
+    RunConfig {
         model: UNetConfig::tiny().with_dropout(0.0),
         schedule: ScheduleConfig::default(),
         data: "generated".into(),
         dataset: DatasetInfo { name: "discs".into(), licence: "CC0".into() },
-        batch_size: 16,
+        batch_size,
         learning_rate: 2e-3,
         warmup_steps: 10,
         grad_clip: 1.0,
-        ema_decay: 0.99,
+        ema_decay,
         seed: 1,
         checkpoint_every: 1000,
         log_every: 1000,
-        parent: None,
-        parent_steps: 0,
-        parent_images: 0,
-    };
+        parent: (parent_steps > 0).then(|| "0123456789ab".into()),
+        parent_steps,
+        parent_images: parent_steps * batch_size as u64,
+    }
+}
+
+/// Largest absolute difference between two parameter lists.
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn tiny_model_lowers_the_loss_5x_and_ema_is_the_warm_up_blend() {
+    let device = Device::flex().autodiff();
+    let dataset = ImageDataset::from_packed(16, generated_images(64, 16)).unwrap();
+    let config = tiny_run(16, 0.99, 0);
     let schedule = NoiseSchedule::new(config.schedule);
     let mut model = config.model.init(&device);
     let mut ema = Ema::new(&model, config.ema_decay);
@@ -68,7 +95,8 @@ fn tiny_model_lowers_the_loss_5x_and_ema_differs_from_raw_weights() {
     let mut losses = Vec::new();
     for step in 0..200 {
         let (updated, loss) =
-            train_step(model, &mut optim, &schedule, &config, &dataset, step, &device).unwrap();
+            train_step(model, &mut optim, context(&config, &schedule, &dataset, &device), step)
+                .unwrap();
         model = updated;
         ema.update(&model, step);
         losses.push(loss);
@@ -82,9 +110,110 @@ fn tiny_model_lowers_the_loss_5x_and_ema_differs_from_raw_weights() {
     );
     assert!(last * 5.0 <= first, "loss fell only from {first} to {last}");
 
-    let raw = all_values(&model.valid());
+    // One more step, then the average must be exactly the blend of its previous value and
+    // the new raw weights, with the decay worked out by hand for 0-based step 200:
+    // min(0.99, (1 + 200) / (10 + 200)) = 201 / 210.
+    let previous = all_values(&ema.model);
+    let (updated, _) =
+        train_step(model, &mut optim, context(&config, &schedule, &dataset, &device), 200).unwrap();
+    ema.update(&updated, 200);
+    let raw = all_values(&updated.valid());
     let averaged = all_values(&ema.model);
-    let difference = raw.iter().zip(&averaged).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-    assert!(difference > 1e-4, "EMA equals the raw weights (max difference {difference})");
-    assert!(averaged.iter().all(|v| v.is_finite()));
+    let decay = (201.0 / 210.0) as f32;
+    for (index, ((&average, &old), &new)) in averaged.iter().zip(&previous).zip(&raw).enumerate() {
+        let expected = decay * old + (1.0 - decay) * new;
+        let tolerance = 2e-6 * expected.abs().max(1.0);
+        assert!(
+            (average - expected).abs() <= tolerance,
+            "parameter value {index}: EMA {average}, expected {expected} = {decay} * {old} + \
+             (1 - {decay}) * {new}"
+        );
+    }
+    // The blend is not trivially satisfied: the average lags the raw weights visibly, and
+    // sits nearer its previous value than the new raw weights.
+    let lag = max_difference(&averaged, &raw);
+    assert!(lag > 1e-3, "the EMA is within {lag} of the raw weights");
+    let moved = max_difference(&averaged, &previous);
+    assert!(moved < lag, "the EMA moved {moved}, more than its lag {lag} behind the raw weights");
+}
+
+/// A folder under the system temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(label: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("trainer-training-{}-{label}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        Self(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn init_from_starts_the_ema_at_the_parent_and_continues_its_warm_up() {
+    let device = Device::flex();
+    let run = TempDir::new("init-from");
+    let dataset = ImageDataset::from_packed(16, generated_images(64, 16)).unwrap();
+    let parent_steps = 5000;
+    let config = tiny_run(8, 0.9999, parent_steps);
+    let parent = config.model.init(&device);
+    train::write_run_config(&run.0, &config).unwrap();
+    let session = Session {
+        run: &run.0,
+        device: device.clone(),
+        dataset: &dataset,
+        stop: StopRule { max_steps: Some(parent_steps + 1), max_duration: None },
+        interrupted: Arc::new(AtomicBool::new(false)),
+        resume: false,
+        init_from: Some(parent.clone()),
+        progress_bar: false,
+    };
+    let outcome = train::run(&config, session).unwrap();
+    assert_eq!(outcome.step, parent_steps + 1, "the step count continues from the parent's");
+
+    let saved = checkpoint::load_newest(
+        &run.0.join("checkpoints"),
+        || config.model.init(&device),
+        optimizer(),
+        &device,
+    )
+    .unwrap()
+    .expect("the run saved a checkpoint");
+    assert_eq!(saved.state.step, parent_steps + 1);
+    assert_eq!(saved.state.images_seen, (parent_steps + 1) * 8);
+    let parent = all_values(&parent);
+    let raw = all_values(&saved.model);
+    let averaged = all_values(&saved.ema);
+    assert!(max_difference(&raw, &parent) > 1e-4, "the step changed the raw weights");
+    // ema - parent = (1 - d) (raw - parent), fitted over every parameter value. By hand, the
+    // decay at 0-based step 5000 is min(0.9999, (1 + 5000) / (10 + 5000)), so 1 - d = 9 / 5010.
+    // A warm-up restarted at step 0 would give 1 - d = 0.9; an average that started anywhere
+    // but at the parent's weights would not fit a line through them at all.
+    let (mut cross, mut square) = (0.0f64, 0.0f64);
+    for ((&average, &start), &new) in averaged.iter().zip(&parent).zip(&raw) {
+        let (towards, step) = (f64::from(average - start), f64::from(new - start));
+        cross += towards * step;
+        square += step * step;
+    }
+    let fitted = cross / square;
+    let expected = 9.0 / 5010.0;
+    assert!(
+        (fitted - expected).abs() < 0.05 * expected,
+        "the EMA moved {fitted} of the way from the parent to the raw weights, not {expected}"
+    );
+    let residual = max_difference(
+        &averaged,
+        &parent
+            .iter()
+            .zip(&raw)
+            .map(|(&start, &new)| start + expected as f32 * (new - start))
+            .collect::<Vec<_>>(),
+    );
+    assert!(residual < 1e-6, "the EMA is {residual} away from the blend of parent and raw");
 }

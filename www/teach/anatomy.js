@@ -2,6 +2,8 @@
 // sampler just took (x_t, eps_theta, predicted x_0, fresh noise sigma_t z) and its result,
 // with the step's formula and the schedule's numbers for this t filled in.
 
+import { gridLayout } from '../grid.js';
+import { MAX_BATCH, wholeNumberIn } from '../params.js';
 import { renderTex } from './i18n.js';
 import { drawFrame, drawValues, stats } from './pixels.js';
 
@@ -92,15 +94,13 @@ export function mountAnatomy(container, { tr, table, onChange }) {
   // A click on the small copy of the running grid picks that avatar.
   gridCanvas.addEventListener('click', (event) => {
     if (!last) return;
-    const [batch, size] = [last.settings.batch, last.size];
-    const columns = Math.ceil(Math.sqrt(batch));
     const box = gridCanvas.getBoundingClientRect();
     const x = ((event.clientX - box.left) / box.width) * gridCanvas.width;
     const y = ((event.clientY - box.top) / box.height) * gridCanvas.height;
-    const index = Math.floor(y / (size + 2)) * columns + Math.floor(x / (size + 2));
-    if (index < batch) {
+    const index = gridLayout(last.settings.batch, last.size).indexAt(x, y);
+    if (index >= 0) {
       select.value = String(index);
-      drawGrid(last.frame, last.settings, size);
+      drawGrid(last.frame, last.settings, last.size);
       onChange();
     }
   });
@@ -109,12 +109,11 @@ export function mountAnatomy(container, { tr, table, onChange }) {
   function drawGrid(frame, settings, size) {
     if (!frame.rgba) return;
     drawFrame(gridCanvas, frame);
-    const columns = Math.ceil(Math.sqrt(settings.batch));
     const index = Number(select.value) || 0;
     const context = gridCanvas.getContext('2d');
     context.strokeStyle = '#ffd400';
     context.lineWidth = Math.max(1, size / 32);
-    const [left, top] = [(index % columns) * (size + 2), Math.floor(index / columns) * (size + 2)];
+    const [left, top] = gridLayout(settings.batch, size).origin(index);
     context.strokeRect(left + 0.5, top + 0.5, size - 1, size - 1);
   }
 
@@ -173,7 +172,8 @@ export function mountAnatomy(container, { tr, table, onChange }) {
     getState: () => ({ avatar: select.value }),
     setState(state) {
       if (state.avatar === undefined) return;
-      const index = Math.max(0, Math.floor(Number(state.avatar)) || 0);
+      // At most the largest batch: a link asking for avatar 1e9 must not build 1e9 options.
+      const index = wholeNumberIn(state.avatar, { min: 0, max: MAX_BATCH - 1, fallback: 0 });
       if (index >= select.options.length) setBatch(index + 1);
       select.value = String(index);
     },

@@ -8,9 +8,11 @@
 // x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε (Ho et al. 2020, eq. 4), so √ᾱ_t weighs the signal,
 // √(1−ᾱ_t) the noise, and SNR(t) = ᾱ_t / (1−ᾱ_t) is the ratio of their variances.
 
-/** Visible text of this module; every key exists in both languages. */
 import { fitCanvas } from './canvas.js';
+import { el } from './dom.js';
+import { fill } from './i18n.js';
 
+/** Visible text of this module; every key exists in both languages. */
 export const STRINGS = {
   en: {
     'charts.title': 'Noise schedules',
@@ -46,11 +48,6 @@ const SCHEDULES = ['linear', 'cosine'];
 const MARGIN = { left: 46, right: 10, top: 10, bottom: 22 };
 const ASPECT = 0.62; // chart height / width
 const SNR_FLOOR_LOG10 = -10; // the cosine ᾱ_t reaches ~0 at the very end
-
-/** Replaces `{name}` placeholders in a translated template. */
-function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
-}
 
 /** Short, readable number: fixed decimals, or scientific notation when tiny/huge. */
 function fmt(value, digits = 4) {
@@ -258,14 +255,6 @@ function drawOffScaleNote(ctx, spec, tables, colours, tr, left, top, maxWidth) {
   }
 }
 
-/** Creates an element with a class and optional attributes. */
-function el(tag, className, attrs = {}) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
-
 /**
  * Mounts the schedule charts into `container`.
  *
@@ -285,24 +274,24 @@ export function mountScheduleCharts(container, { tables, tr, onTimestep }) {
   const specs = chartSpecs(tables);
   let t = Math.floor(T / 2);
 
-  const root = el('div', 'teach-toy teach-charts');
-  const legend = el('div', 'teach-legend');
-  const grid = el('div', 'teach-charts-grid');
+  const root = el('div', { class: 'teach-toy teach-charts' });
+  const legend = el('div', { class: 'teach-legend' });
+  const grid = el('div', { class: 'teach-charts-grid' });
   const figures = specs.map((spec) => {
-    const figure = el('figure', 'teach-chart');
+    const figure = el('figure', { class: 'teach-chart' });
     const caption = el('figcaption');
-    const canvas = el('canvas', '', { 'data-view-canvas': spec.id, role: 'img' });
+    const canvas = el('canvas', { 'data-view-canvas': spec.id, role: 'img' });
     figure.append(caption, canvas);
     grid.append(figure);
     attachPointer(canvas);
     return { spec, caption, canvas };
   });
-  const sliderLabel = el('label', 'teach-slider');
+  const sliderLabel = el('label', { class: 'teach-slider' });
   const sliderText = el('span');
-  const slider = el('input', '', { type: 'range', min: '0', max: String(T - 1), step: '1', 'data-testid': 'charts-t' });
+  const slider = el('input', { type: 'range', min: '0', max: String(T - 1), step: '1', 'data-testid': 'charts-t' });
   sliderLabel.append(sliderText, slider);
-  const readout = el('div', 'teach-readout', { 'aria-live': 'polite' });
-  const hint = el('p', 'teach-hint');
+  const readout = el('div', { class: 'teach-readout', 'aria-live': 'polite' });
+  const hint = el('p', { class: 'teach-hint' });
   root.append(legend, grid, sliderLabel, readout, hint);
   container.append(root);
 
@@ -334,8 +323,8 @@ export function mountScheduleCharts(container, { tables, tr, onTimestep }) {
   function renderTexts() {
     legend.replaceChildren(
       ...SCHEDULES.map((name) => {
-        const item = el('span', `teach-legend-item teach-${name}`);
-        item.append(el('span', 'teach-swatch'), document.createTextNode(translate(`charts.${name}`)));
+        const item = el('span', { class: `teach-legend-item teach-${name}` });
+        item.append(el('span', { class: 'teach-swatch' }), document.createTextNode(translate(`charts.${name}`)));
         return item;
       }),
     );
@@ -353,8 +342,8 @@ export function mountScheduleCharts(container, { tables, tr, onTimestep }) {
       ...SCHEDULES.map((name) => {
         const tb = tables[name];
         const abar = tb.alphaBars[t];
-        const line = el('div', `teach-readout-line teach-${name}`);
-        line.append(el('span', 'teach-swatch'));
+        const line = el('div', { class: `teach-readout-line teach-${name}` });
+        line.append(el('span', { class: 'teach-swatch' }));
         line.append(
           fill(translate('charts.readout'), {
             name: translate(`charts.${name}`),

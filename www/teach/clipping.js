@@ -1,6 +1,7 @@
 // Why clipping: the same seed and sampler run twice side by side, once clipping the predicted
 // x_0 to [-1, 1] (as the paper's official code does) and once with the seeds' plain formula.
 
+import { oneOf, seedFrom } from '../params.js';
 import { drawFrame, nextFrame, runFromButton, stats } from './pixels.js';
 
 export const STRINGS = {
@@ -66,16 +67,16 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
       ui.status.textContent = tr('clipping.needsWeights');
       return;
     }
-    const seed = Math.max(0, Math.floor(Number(ui.seed.value)) || 0);
+    const seed = seedFrom(ui.seed.value);
     const ddpm = ui.sampler.value === 'ddpm';
     const steps = ddpm ? twins[0].timesteps : Math.min(50, twins[0].timesteps);
     const sides = [[twins[0], ui.on, true], [twins[1], ui.off, false]];
-    for (const [twin, , clip] of sides) twin.start(seed, 1, ddpm ? 'ddpm' : 'ddim', steps, clip, 0);
+    for (const [twin, , clip] of sides) twin.start({ seed, sampler: ddpm ? 'ddpm' : 'ddim', steps, clip });
     const every = ddpm ? 10 : 1;
     for (let step = 1; step <= steps; step += 1) {
       const draw = step % every === 0 || step === steps;
       for (const [twin, canvas] of sides) {
-        const frame = await twin.step(draw, false, draw, undefined);
+        const frame = await twin.step({ draw, raw: draw });
         if (!draw) continue;
         drawFrame(canvas, frame);
         const { min, max } = stats(frame.x);
@@ -99,8 +100,8 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
     },
     getState: () => ({ seed: ui.seed.value, sampler: ui.sampler.value }),
     setState(saved) {
-      if (saved.seed !== undefined) ui.seed.value = String(Math.max(0, Math.floor(Number(saved.seed)) || 0));
-      if (['ddim', 'ddpm'].includes(saved.sampler)) ui.sampler.value = saved.sampler;
+      if (saved.seed !== undefined) ui.seed.value = String(seedFrom(saved.seed));
+      ui.sampler.value = oneOf(saved.sampler, ['ddim', 'ddpm'], ui.sampler.value);
     },
     setLanguage() {},
   };

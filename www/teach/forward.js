@@ -4,6 +4,7 @@
 // reverse process run from that x_t (an SDEdit-style variation, Meng et al. 2022).
 
 import { initialNoise, rgbaToValues } from '../pkg/ddpm_avatars.js';
+import { seedFrom, wholeNumberIn } from '../params.js';
 import { renderTex } from './i18n.js';
 import { drawFrame, drawValues, runToEnd, stats } from './pixels.js';
 
@@ -116,7 +117,7 @@ export function mountForward(container, { tr, table, size, generator, settings, 
   function noise() {
     const key = `${ui.seed.value}/${state.x0.length}`;
     if (state.noiseKey !== key) {
-      state.noise = initialNoise(Math.max(0, Math.floor(Number(ui.seed.value)) || 0), 1, state.x0.length);
+      state.noise = initialNoise(seedFrom(ui.seed.value), 1, state.x0.length);
       state.noiseKey = key;
     }
     return state.noise;
@@ -165,7 +166,7 @@ export function mountForward(container, { tr, table, size, generator, settings, 
     const { values, t } = state.xt;
     const main = settings();
     // DDPM takes all t remaining steps; DDIM keeps the main run's spacing below t.
-    twin.startFrom(values, t, main.seed, main.sampler, main.steps, main.clip, 0);
+    twin.startFrom(values, t, { seed: main.seed, sampler: main.sampler, steps: main.steps, clip: main.clip });
     state.running = true;
     ui.denoise.disabled = true;
     ui.status.removeAttribute('data-i18n');
@@ -217,11 +218,14 @@ export function mountForward(container, { tr, table, size, generator, settings, 
     refresh: reload,
     getState: () => ({ t: ui.t.value, image: ui.image.value, seed: ui.seed.value }),
     setState(saved) {
-      if (saved.image !== undefined && SAMPLE_CELLS[Number(saved.image)] !== undefined) ui.image.value = saved.image;
-      if (saved.seed !== undefined) ui.seed.value = String(Math.max(0, Math.floor(Number(saved.seed)) || 0));
+      const last = SAMPLE_CELLS.length - 1;
+      const image = wholeNumberIn(saved.image, { min: 0, max: last, fallback: Number(ui.image.value) });
+      ui.image.value = String(image);
+      if (saved.seed !== undefined) ui.seed.value = String(seedFrom(saved.seed));
       if (saved.t !== undefined) {
-        ui.t.max = String(table()?.timesteps ?? 1000);
-        ui.t.value = String(Math.max(0, Math.floor(Number(saved.t)) || 0));
+        const T = table()?.timesteps ?? 1000;
+        ui.t.max = String(T);
+        ui.t.value = String(wholeNumberIn(saved.t, { min: 0, max: T, fallback: 0 }));
       }
     },
     setLanguage: redraw,

@@ -132,7 +132,11 @@ export function registerStrings(strings) {
   }
 }
 
-function fill(text, params, escape) {
+/**
+ * `text` with its `{name}` placeholders replaced by `params[name]` (HTML-escaped with
+ * `escape`); unknown names stay as they are.
+ */
+export function fill(text, params, escape = false) {
   if (!params) return text;
   return text.replace(/\{(\w+)\}/g, (whole, name) => {
     if (!Object.prototype.hasOwnProperty.call(params, name)) return whole;

@@ -2,6 +2,7 @@
 // interpolation keeps them plausible Gaussian noise), each denoised with deterministic DDIM, so
 // the row shows one avatar turning into another.
 
+import { oneOf, seedFrom, wholeNumberIn } from '../params.js';
 import { slerpNoise } from '../pkg/ddpm_avatars.js';
 import { drawRow, nextFrame, runFromButton } from './pixels.js';
 
@@ -9,7 +10,8 @@ export const STRINGS = {
   en: {
     'interpolate.intro': 'Every avatar is a point in a space of 3·64·64 = 12288 numbers, and so is its '
       + 'starting noise x_T. Walk along the great circle from the x_T of seed A to that of seed B and '
-      + 'denoise each point with deterministic DDIM (η = 0): the avatars blend into each other.',
+      + 'denoise each point with deterministic DDIM (η = 0): the avatars blend into each other. '
+      + 'The two ends are exactly the avatars that seeds A and B give with as many DDIM steps.',
     'interpolate.seedA': 'Seed A',
     'interpolate.seedB': 'Seed B',
     'interpolate.count': 'Avatars',
@@ -22,7 +24,7 @@ export const STRINGS = {
   zh: {
     'interpolate.intro': '每个头像都是 3·64·64 = 12288 维空间中的一个点，它的起始噪声 x_T 也是。'
       + '沿着大圆从种子 A 的 x_T 走到种子 B 的 x_T，并用确定性的 DDIM（η = 0）对每个点去噪：'
-      + '头像会逐渐融合成另一个。',
+      + '头像会逐渐融合成另一个。两端正是种子 A 和 B 用同样多的 DDIM 步数生成的头像。',
     'interpolate.seedA': '种子 A',
     'interpolate.seedB': '种子 B',
     'interpolate.count': '头像数',
@@ -34,13 +36,23 @@ export const STRINGS = {
   },
 };
 
-const wholeNumber = (value, fallback) => {
-  const number = Math.floor(Number(value));
-  return Number.isSafeInteger(number) && number >= 0 ? number : fallback;
-};
+const COUNTS = ['5', '8', '12'];
 
-/** Mounts the view. `context`: `{tr, size(), generator() (a twin, or null), settings(), onChange()}`. */
-export function mountInterpolate(container, { tr, size, generator, settings, onChange }) {
+/**
+ * The noise level a plain run with `options` gives x_T: T, or less when DDIM's spacing starts
+ * lower (leading spacing treats x_T as x_750 in a run of 4 of 1000 steps). Starting the row
+ * there makes it take exactly the plain run's steps, so its ends are seed A's and B's avatars.
+ */
+async function startingLevel(twin, options) {
+  twin.start(options);
+  return (await twin.preview(false)).level;
+}
+
+/**
+ * Mounts the view. `context`: `{tr, size(), table() (the schedule table in use), generator()
+ * (a twin, or null), settings(), onChange()}`.
+ */
+export function mountInterpolate(container, { tr, size, table, generator, settings, onChange }) {
   container.innerHTML = `
     <p data-i18n="interpolate.intro"></p>
     <div class="row">
@@ -65,18 +77,20 @@ export function mountInterpolate(container, { tr, size, generator, settings, onC
       return;
     }
     const side = size();
-    const [a, b] = [wholeNumber(ui.a.value, 0), wholeNumber(ui.b.value, 1)];
-    const count = Number(ui.count.value);
-    const steps = Math.min(twin.timesteps, Math.max(1, wholeNumber(ui.steps.value, 50)));
+    const [a, b] = [seedFrom(ui.a.value, 0), seedFrom(ui.b.value, 1)];
+    const count = Number(oneOf(ui.count.value, COUNTS, '8'));
+    const steps = wholeNumberIn(ui.steps.value, { min: 1, max: twin.timesteps, fallback: 50 });
+    const options = { seed: a, sampler: 'ddim', steps, clip: settings().clip };
     const noise = slerpNoise(a, b, count, 3 * side * side);
-    twin.startFrom(noise, twin.timesteps, 0, 'ddim', steps, settings().clip, 0);
+    twin.startFrom(noise, await startingLevel(twin, options), options);
     drawRow(ui.canvas, noise, count, side);
-    for (let step = 1; step <= steps; step += 1) {
-      const frame = await twin.step(false, false, true, undefined);
+    let frame;
+    do {
+      frame = await twin.step({ raw: true });
       drawRow(ui.canvas, frame.x, count, side);
-      ui.status.textContent = tr('interpolate.running', { step, total: steps });
+      ui.status.textContent = tr('interpolate.running', { step: frame.step, total: frame.total });
       await nextFrame();
-    }
+    } while (!frame.done);
     ui.status.textContent = tr('interpolate.done', { a, b, count, steps });
     ui.canvas.dataset.done = `${a}-${b}-${count}`;
   }
@@ -91,10 +105,11 @@ export function mountInterpolate(container, { tr, size, generator, settings, onC
     run: start,
     getState: () => ({ a: ui.a.value, b: ui.b.value, n: ui.count.value, steps: ui.steps.value }),
     setState(saved) {
-      if (saved.a !== undefined) ui.a.value = String(wholeNumber(saved.a, 0));
-      if (saved.b !== undefined) ui.b.value = String(wholeNumber(saved.b, 1));
-      if (['5', '8', '12'].includes(saved.n)) ui.count.value = saved.n;
-      if (saved.steps !== undefined) ui.steps.value = String(Math.max(1, wholeNumber(saved.steps, 50)));
+      if (saved.a !== undefined) ui.a.value = String(seedFrom(saved.a, 0));
+      if (saved.b !== undefined) ui.b.value = String(seedFrom(saved.b, 1));
+      ui.count.value = oneOf(saved.n, COUNTS, ui.count.value);
+      const max = table()?.timesteps ?? 1000;
+      if (saved.steps !== undefined) ui.steps.value = String(wholeNumberIn(saved.steps, { min: 1, max, fallback: 50 }));
     },
     setLanguage() {},
   };

@@ -5,6 +5,7 @@
 // Keys ending in `.p1`, `.p2` of `lesson.*` and `page.watching.p*` hold HTML (inline math as
 // `<span data-tex="...">`, typeset by i18n.js): use them with `data-i18n-html`, never as text.
 
+import { el } from './dom.js';
 import { applyTranslations, registerStrings, tr as defaultTr } from './i18n.js';
 
 /** Inline math, typeset by i18n.js's applyTranslations. */
@@ -432,13 +433,6 @@ export function lessonTex() {
     for (const text of Object.values(table)) for (const hit of text.matchAll(inline)) out.push(hit[1]);
   }
   return [...new Set(out)];
-}
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-  for (const child of children) node.append(child);
-  return node;
 }
 
 /**

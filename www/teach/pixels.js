@@ -1,6 +1,7 @@
 // Shared by the teaching views: drawing planar model values (through the crate's own
 // value -> pixel mapping), 8-bit frame storage, small statistics, and driving a run to its end.
 
+import { GRID_GAP } from '../grid.js';
 import { valuesToFrame } from '../pkg/ddpm_avatars.js';
 
 /**
@@ -25,10 +26,10 @@ function imageData(frame) {
   return new ImageData(new Uint8ClampedArray(frame.rgba), frame.width, frame.height);
 }
 
-/** Draws `count` images side by side in one row with a 2-pixel gap. */
+/** Draws `count` images side by side in one row, with the grids' gap between them. */
 export function drawRow(canvas, values, count, size) {
   const perImage = values.length / count;
-  const gap = 2;
+  const gap = GRID_GAP;
   canvas.width = count * size + (count - 1) * gap;
   canvas.height = size;
   const context = canvas.getContext('2d');
@@ -76,11 +77,16 @@ export function dequantize({ bytes, low, step }) {
   return values;
 }
 
-/** Mean absolute difference of two RGBA pixel arrays, in 0..255 units. */
-export function meanAbsPixelDiff(a, b) {
+/** `{mean, max}` absolute difference of two RGBA pixel arrays, in 0..255 units. */
+export function pixelDifference(a, b) {
   let total = 0;
-  for (let i = 0; i < a.length; i += 1) total += Math.abs(a[i] - b[i]);
-  return total / a.length;
+  let max = 0;
+  for (let i = 0; i < a.length; i += 1) {
+    const difference = Math.abs(a[i] - b[i]);
+    total += difference;
+    max = Math.max(max, difference);
+  }
+  return { mean: total / a.length, max };
 }
 
 /** Resolves on the next animation frame (lets the page paint between steps). */
@@ -100,7 +106,7 @@ export async function runToEnd(generator, { every = 1, onFrame, cancelled = () =
   for (let step = last.step + 1; step <= total; step += 1) {
     if (cancelled()) return last;
     const draw = step % every === 0 || step === total;
-    const frame = await generator.step(draw, false, false, undefined);
+    const frame = await generator.step({ draw });
     if (draw) {
       last = frame;
       onFrame?.(frame);

@@ -2,6 +2,7 @@
 // the real model and schedule. Which view is open, and its parameters, live in the URL hash
 // next to the run's share parameters (`view=forward&forward.t=500`), so a link restores them.
 
+import { wholeNumberIn } from '../params.js';
 import { scheduleTable } from '../pkg/ddpm_avatars.js';
 import { mountAnatomy, STRINGS as ANATOMY } from './anatomy.js';
 import { mountScheduleCharts, STRINGS as CHARTS } from './charts.js';
@@ -56,9 +57,10 @@ function mountView(name) {
     anatomy: () => mountAnatomy(container, context),
     schedule: () => {
       const charts = mountScheduleCharts(container, { tables: teach.tables, tr, onTimestep: onChange });
+      const last = teach.tables.linear.timesteps - 1;
       return {
         getState: () => ({ t: charts.getTimestep() }),
-        setState: (state) => state.t !== undefined && charts.setTimestep(Number(state.t)),
+        setState: (state) => charts.setTimestep(wholeNumberIn(state.t, { min: 0, max: last, fallback: charts.getTimestep() })),
         setLanguage: () => charts.setLanguage(),
       };
     },
@@ -67,9 +69,10 @@ function mountView(name) {
     interpolate: () => mountInterpolate(container, context),
     twopixel: () => {
       const world = mountTwoPixel(container, { schedule: teach.tables.linear, tr, onChange });
+      const last = teach.tables.linear.timesteps - 1;
       return {
         getState: () => world.getState(),
-        setState: (state) => world.setState({ ...state, t: state.t === undefined ? undefined : Number(state.t) }),
+        setState: (state) => world.setState({ ...state, t: wholeNumberIn(state.t, { min: 0, max: last, fallback: undefined }) }),
         setLanguage: () => world.setLanguage(),
       };
     },

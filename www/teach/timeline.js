@@ -2,13 +2,16 @@
 // slider scrubs through them, and "branch from here" continues from the chosen x_t with
 // another seed. Branching late changes only details; branching early gives another avatar.
 
-import { dequantize, drawFrame, drawValues, meanAbsPixelDiff, quantize, runToEnd } from './pixels.js';
+import { MAX_TIMESTEPS, seedFrom, wholeNumberIn } from '../params.js';
+import { dequantize, drawFrame, drawValues, pixelDifference, quantize, runToEnd } from './pixels.js';
 
 export const STRINGS = {
   en: {
     'timeline.intro': 'Every drawn frame of the main run is kept. Scrub back and forth, then branch: '
       + 'the reverse process continues from that x_t with another seed. From a late step only details '
       + 'change; from an early step the avatar itself does.',
+    'timeline.etaNote': 'A DDIM branch adds fresh noise (η = 1) at every step, even when the main run is deterministic (η = 0): '
+      + 'without fresh noise a DDIM run has no use for a seed, and every branch would end exactly where the main run did.',
     'timeline.empty': 'No frames yet: press Generate.',
     'timeline.frame': 'Frame {index} of {count}: step {step} of {total}, x_t at t = {t}',
     'timeline.kept': '{count} frames kept ({megabytes} MB, 8-bit); {skipped}',
@@ -26,6 +29,8 @@ export const STRINGS = {
   zh: {
     'timeline.intro': '主生成过程中每个被绘制的帧都会被保留。来回拖动时间轴，然后“分支”：'
       + '反向过程会用另一个种子从该 x_t 继续。从较晚的步骤分支只改变细节；从较早的步骤分支会改变头像本身。',
+    'timeline.etaNote': 'DDIM 分支在每一步都会加入新的噪声（η = 1），即使主生成过程是确定性的（η = 0）：'
+      + '没有新噪声时，DDIM 运行根本用不到种子，每个分支都会恰好停在主生成过程的结果上。',
     'timeline.empty': '还没有帧：请点击“Generate”。',
     'timeline.frame': '第 {index} / {count} 帧：第 {step} / {total} 步，t = {t} 时的 x_t',
     'timeline.kept': '已保留 {count} 帧（{megabytes} MB，8 位）；{skipped}',
@@ -44,6 +49,20 @@ export const STRINGS = {
 
 /** Memory the kept frames may use. */
 const BUDGET_BYTES = 64 * 1024 * 1024;
+
+/**
+ * DDIM's eta for a branch when the main run used none: eta = 0 adds no fresh noise, so the
+ * branch seed would change nothing; eta = 1 adds the noise of DDPM's posterior (Song et al.
+ * 2021, eq. 16).
+ */
+const BRANCH_ETA = 1;
+
+/** How a branch of the main run `run` continues with `seed`. */
+function branchOptions(run, seed) {
+  const options = { seed, sampler: run.sampler, steps: run.steps, clip: run.clip };
+  if (run.sampler === 'ddim') options.eta = run.eta > 0 ? run.eta : BRANCH_ETA;
+  return options;
+}
 
 /**
  * The frames of one run, 8-bit. When the next frame would pass the budget, every other frame
@@ -85,6 +104,7 @@ export class FrameStore {
 export function mountTimeline(container, { tr, size, generator, onChange }) {
   container.innerHTML = `
     <p data-i18n="timeline.intro"></p>
+    <p class="muted" data-i18n="timeline.etaNote"></p>
     <input type="range" min="0" max="0" value="0" class="wide" data-testid="timeline-slider" disabled>
     <p data-testid="timeline-label" class="muted" data-i18n="timeline.empty"></p>
     <div class="pair">
@@ -139,8 +159,8 @@ export function mountTimeline(container, { tr, size, generator, onChange }) {
       ui.status.textContent = tr('timeline.branchClean');
       return;
     }
-    const seed = Math.max(0, Math.floor(Number(ui.seed.value)) || 0);
-    twin.startFrom(dequantize(frame.x), frame.level, seed, run.sampler, run.steps, run.clip, 0);
+    const seed = seedFrom(ui.seed.value);
+    twin.startFrom(dequantize(frame.x), frame.level, branchOptions(run, seed));
     branching = true;
     ui.button.disabled = true;
     try {
@@ -154,9 +174,10 @@ export function mountTimeline(container, { tr, size, generator, onChange }) {
       const ending = store.frames.at(-1);
       drawValues(ui.original, dequantize(ending.x), { batch: batchOf(ending), size: size() });
       const original = ui.original.getContext('2d').getImageData(0, 0, ui.original.width, ui.original.height).data;
-      const diff = meanAbsPixelDiff(original, last.rgba);
-      ui.status.textContent = tr('timeline.result', { t: frame.level, seed, diff: diff.toFixed(1) });
-      ui.branch.dataset.diff = diff.toFixed(3);
+      const { mean, max } = pixelDifference(original, last.rgba);
+      ui.status.textContent = tr('timeline.result', { t: frame.level, seed, diff: mean.toFixed(1) });
+      ui.branch.dataset.diff = mean.toFixed(3);
+      ui.branch.dataset.maxDiff = String(max);
     } finally {
       branching = false;
       showFrame();
@@ -198,8 +219,9 @@ export function mountTimeline(container, { tr, size, generator, onChange }) {
     },
     getState: () => ({ frame: ui.slider.value, seed: ui.seed.value }),
     setState(saved) {
-      if (saved.frame !== undefined) pendingIndex = Math.max(0, Math.floor(Number(saved.frame)) || 0);
-      if (saved.seed !== undefined) ui.seed.value = String(Math.max(0, Math.floor(Number(saved.seed)) || 0));
+      // A run keeps at most T + 1 frames; the index is clamped to those kept once it ends.
+      if (saved.frame !== undefined) pendingIndex = wholeNumberIn(saved.frame, { min: 0, max: MAX_TIMESTEPS, fallback: 0 });
+      if (saved.seed !== undefined) ui.seed.value = String(seedFrom(saved.seed));
     },
     setLanguage: showFrame,
   };

@@ -13,9 +13,11 @@
 //
 // Schedule tables use 0-based t = 0..T-1 (t = 0 is the first noising step).
 
-/** Visible text of this module; every key exists in both languages. */
 import { fitCanvas } from './canvas.js';
+import { el } from './dom.js';
+import { fill } from './i18n.js';
 
+/** Visible text of this module; every key exists in both languages. */
 export const STRINGS = {
   en: {
     'twopixel.title': 'The two-pixel world',
@@ -228,7 +230,6 @@ function buildRamp() {
 }
 const RAMP = buildRamp();
 
-
 /** Maps plane coordinates (y up) of a view [-half, half]² to canvas CSS pixels. */
 function viewTransform(half, size) {
   return {
@@ -341,17 +342,6 @@ function drawBlobHandles(ctx, view, blobs, active) {
 
 // ---------- small helpers ----------
 
-function el(tag, className, attrs = {}) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
-
-function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
-}
-
 const round2 = (v) => Math.round(v * 100) / 100;
 const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
 
@@ -411,30 +401,30 @@ export function mountTwoPixel(container, { schedule, tr, onChange }) {
   let drag = null; // { index, pointerId }
 
   // DOM
-  const root = el('div', 'teach-toy teach-twopixel');
-  const caption = el('div', 'teach-caption');
-  const panels = el('div', 'teach-twopixel-panels');
-  const dataFigure = el('figure', 'teach-twopixel-data');
+  const root = el('div', { class: 'teach-toy teach-twopixel' });
+  const caption = el('div', { class: 'teach-caption' });
+  const panels = el('div', { class: 'teach-twopixel-panels' });
+  const dataFigure = el('figure', { class: 'teach-twopixel-data' });
   const dataTitle = el('figcaption');
-  const dataCanvas = el('canvas', '', { 'data-view-canvas': 'twopixel-data', role: 'img' });
+  const dataCanvas = el('canvas', { 'data-view-canvas': 'twopixel-data', role: 'img' });
   dataFigure.append(dataTitle, dataCanvas);
-  const mainFigure = el('figure', 'teach-twopixel-main');
+  const mainFigure = el('figure', { class: 'teach-twopixel-main' });
   const mainTitle = el('figcaption');
-  const mainCanvas = el('canvas', '', { 'data-view-canvas': 'twopixel-main', role: 'img' });
+  const mainCanvas = el('canvas', { 'data-view-canvas': 'twopixel-main', role: 'img' });
   mainFigure.append(mainTitle, mainCanvas);
   panels.append(dataFigure, mainFigure);
-  const buttons = el('div', 'teach-buttons');
-  const forwardButton = el('button', 'teach-primary', { type: 'button', 'data-testid': 'twopixel-forward' });
-  const reverseButton = el('button', 'teach-primary', { type: 'button', 'data-testid': 'twopixel-reverse' });
-  const addButton = el('button', '', { type: 'button', 'data-testid': 'twopixel-add' });
-  const removeButton = el('button', '', { type: 'button', 'data-testid': 'twopixel-remove' });
+  const buttons = el('div', { class: 'teach-buttons' });
+  const forwardButton = el('button', { class: 'teach-primary', type: 'button', 'data-testid': 'twopixel-forward' });
+  const reverseButton = el('button', { class: 'teach-primary', type: 'button', 'data-testid': 'twopixel-reverse' });
+  const addButton = el('button', { type: 'button', 'data-testid': 'twopixel-add' });
+  const removeButton = el('button', { type: 'button', 'data-testid': 'twopixel-remove' });
   buttons.append(forwardButton, reverseButton, addButton, removeButton);
-  const sliderLabel = el('label', 'teach-slider');
+  const sliderLabel = el('label', { class: 'teach-slider' });
   const sliderText = el('span');
-  const slider = el('input', '', { type: 'range', min: '0', max: String(T - 1), step: '1', value: '0', 'data-testid': 'twopixel-t' });
+  const slider = el('input', { type: 'range', min: '0', max: String(T - 1), step: '1', value: '0', 'data-testid': 'twopixel-t' });
   sliderLabel.append(sliderText, slider);
-  const readout = el('div', 'teach-readout', { 'aria-live': 'off' });
-  const dotsNote = el('p', 'teach-hint');
+  const readout = el('div', { class: 'teach-readout', 'aria-live': 'off' });
+  const dotsNote = el('p', { class: 'teach-hint' });
   root.append(caption, panels, buttons, sliderLabel, readout, dotsNote);
   container.append(root);
 
