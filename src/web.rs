@@ -160,7 +160,8 @@ impl Generator {
         Ok(())
     }
 
-    /// Takes one reverse step and returns `{timestep, level, step, total, done}` plus what
+    /// Takes one reverse step and returns `{t, level, step, total, done}` (paper-numbered `t`,
+    /// see `set_counters`) plus what
     /// `options` (see [`StepOptions`]) asks for: with `draw` `{width, height, rgba}` (the
     /// grid of the new `x_t`), with `x0` also `x0` (the grid of the predicted clean images),
     /// with `raw` also `x` (the new `x_t` itself, planar f32, the whole batch), and with
@@ -184,7 +185,7 @@ impl Generator {
         let size = self.metadata.image.size;
         let frame = Object::new();
         let level = sampler.next_timestep().map_or(0, |t| t + 1);
-        set_counters(&frame, output.timestep, level, step, total)?;
+        set_counters(&frame, output.timestep + 1, level, step, total)?;
         // One read-back of the new x_t serves both the grid and the raw values.
         let x = if draw || raw { Some(read(output.x.clone()).await?) } else { None };
         if let (true, Some(values)) = (draw, &x) {
@@ -224,10 +225,10 @@ impl Generator {
         let batch = sampler.x().dims()[0];
         let values = read(sampler.x().clone()).await?;
         let x = grid(values.clone(), batch, self.metadata.image.size)?;
-        let timestep = sampler.next_timestep().map_or(0, |t| t + 1);
+        let level = sampler.next_timestep().map_or(0, |t| t + 1);
         let frame = Object::new();
         let counters = (sampler.completed_steps(), sampler.total_steps());
-        set_counters(&frame, timestep, timestep, counters.0, counters.1)?;
+        set_counters(&frame, level, level, counters.0, counters.1)?;
         set_pixels(&frame, "rgba", &x)?;
         if raw {
             set(&frame, "x", &Float32Array::from(values.as_slice()))?;
@@ -287,7 +288,7 @@ struct RunOptions {
     /// DDPM's `sigma_t^2`: `"posterior"` (beta-tilde, default) or `"beta"`.
     #[serde(default)]
     variance: DdpmVariance,
-    /// DDIM's timesteps: `"trailing"` (default) or `"leading"`.
+    /// DDIM's timesteps: `"leading"` (default) or `"trailing"`.
     #[serde(default)]
     spacing: TimestepSpacing,
 }
@@ -463,17 +464,18 @@ fn grid(values: Vec<f32>, batch: usize, size: usize) -> Result<crate::image::Rgb
         .map_err(|e| JsError::new(&e.to_string()))
 }
 
-/// `timestep`: the 0-based step just taken (the preview: `T`); `level`: the paper's `t` of the
-/// image now held, its noise level (`x_t`; `0` once clean). They differ for DDIM, whose step
-/// from `timestep` lands on the next timestep of its subsequence.
+/// Every `t` the page sees is numbered like the paper: `x_t` for `t = 1 ..= T`, `x_0` clean
+/// (the crate's tables and samplers are 0-based: paper `t` is index `t - 1`). `t`: the noise
+/// level of the image the step started from (the preview: of the image held); `level`: that of
+/// the image now held (`0` once clean). For DDPM `level = t - 1`; DDIM jumps further.
 fn set_counters(
     frame: &Object,
-    timestep: usize,
+    t: usize,
     level: usize,
     step: usize,
     total: usize,
 ) -> Result<(), JsError> {
-    set(frame, "timestep", &JsValue::from(timestep as u32))?;
+    set(frame, "t", &JsValue::from(t as u32))?;
     set(frame, "level", &JsValue::from(level as u32))?;
     set(frame, "step", &JsValue::from(step as u32))?;
     set(frame, "total", &JsValue::from(total as u32))?;

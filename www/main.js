@@ -5,7 +5,7 @@
 import init, { Generator } from './pkg/ddpm_avatars.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
 import { gridLayout } from './grid.js';
-import { BATCH_CHOICES, oneOf, seedFrom, wholeNumberIn } from './params.js';
+import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } from './params.js';
 import { decodeShare, encodeShare } from './share.js';
 import { STRINGS } from './strings.js';
 import { LANGUAGE_EVENT, initLanguage, mountLanguageToggle, registerStrings, tr } from './teach/i18n.js';
@@ -21,6 +21,8 @@ const ui = {
   canvas: $('canvas'), progress: $('progress'), status: $('status'), timing: $('timing'),
   generate: $('generate'), pause: $('pause'), stop: $('stop'), batch: $('batch'),
   sampler: $('sampler'), steps: $('steps'), stepsLabel: $('steps-label'), seed: $('seed'),
+  variance: $('variance'), varianceLabel: $('variance-label'),
+  spacing: $('spacing'), spacingLabel: $('spacing-label'),
   dice: $('dice'), clip: $('clip'), every: $('every'), showX0: $('show-x0'),
   downloadWhat: $('download-what'), download: $('download'), share: $('share'),
   backend: $('backend'), cpuHint: $('cpu-hint'), cpuEta: $('cpu-eta'),
@@ -144,6 +146,8 @@ function readSettings() {
     sampler,
     steps,
     clip: ui.clip.checked,
+    variance: oneOf(ui.variance.value, VARIANCES, VARIANCES[0]),
+    spacing: oneOf(ui.spacing.value, SPACINGS, SPACINGS[0]),
   };
 }
 
@@ -153,11 +157,17 @@ function applySettings(settings) {
   ui.sampler.value = settings.sampler;
   ui.steps.value = String(settings.steps);
   ui.clip.checked = settings.clip;
+  ui.variance.value = settings.variance;
+  ui.spacing.value = settings.spacing;
   updateStepsVisibility();
 }
 
+/** DDIM has steps and a spacing; DDPM runs all T steps and has a variance. */
 function updateStepsVisibility() {
-  ui.stepsLabel.hidden = ui.sampler.value !== 'ddim';
+  const ddim = ui.sampler.value === 'ddim';
+  ui.stepsLabel.hidden = !ddim;
+  ui.spacingLabel.hidden = !ddim;
+  ui.varianceLabel.hidden = ddim;
 }
 
 function shareLink(settings) {
@@ -170,7 +180,7 @@ function draw(frame) {
   const rgba = ui.showX0.checked && frame.x0 ? frame.x0 : frame.rgba;
   drawFrame(ui.canvas, { width: frame.width, height: frame.height, rgba });
   run.lastFrame = frame;
-  window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, timestep: frame.timestep } }));
+  window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, t: frame.t } }));
   ui.progress.value = frame.total ? frame.step / frame.total : 0;
   const what = tr(ui.showX0.checked && frame.x0 ? 'ui.showingX0' : 'ui.showingXt');
   // `level`: the paper's t of the image shown (its noise level).
@@ -217,6 +227,7 @@ async function generate() {
   try {
     run.generator.start({
       seed: settings.seed, batch: settings.batch, sampler: settings.sampler, steps: settings.steps, clip: settings.clip,
+      variance: settings.variance, spacing: settings.spacing,
     });
   } catch (error) {
     showError(tr('ui.cannotStart', { error: errorText(error) }));

@@ -41,3 +41,9 @@ export function oneOf(value, choices, fallback) {
   const found = choices.find((choice) => String(choice) === String(value));
   return found === undefined ? fallback : found;
 }
+
+/** DDPM's two choices of sigma_t^2 (src/sampler.rs `DdpmVariance`), the default first. */
+export const VARIANCES = ['posterior', 'beta'];
+
+/** DDIM's two timestep spacings (src/sampler.rs `TimestepSpacing`), the default first. */
+export const SPACINGS = ['leading', 'trailing'];

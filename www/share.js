@@ -1,9 +1,10 @@
 // The share link: the URL hash carries everything that determines the avatars.
 
-import { BATCH_CHOICES, oneOf, seedFrom, wholeNumberIn } from './params.js';
+import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } from './params.js';
 
 /**
- * Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&w=..`, then the `extra`
+ * Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&variance|spacing=..&w=..`,
+ * then the `extra`
  * parameters (the open teaching view and its state).
  */
 export function encodeShare(settings, weightsHash, extra = {}) {
@@ -13,6 +14,8 @@ export function encodeShare(settings, weightsHash, extra = {}) {
     sampler: settings.sampler,
     steps: String(settings.steps),
     clip: settings.clip ? '1' : '0',
+    // Only the sampler's own option, so links to DDPM stay as short as before.
+    ...(settings.sampler === 'ddpm' ? { variance: settings.variance } : { spacing: settings.spacing }),
     w: weightsHash,
     ...extra,
   });
@@ -33,6 +36,8 @@ export function decodeShare(hash, { maxSteps = 1000 } = {}) {
     sampler: oneOf(params.get('sampler'), ['ddpm', 'ddim'], 'ddpm'),
     steps: wholeNumberIn(params.get('steps'), { min: 1, max: maxSteps, fallback: 50 }),
     clip: params.get('clip') !== '0',
+    variance: oneOf(params.get('variance'), VARIANCES, VARIANCES[0]),
+    spacing: oneOf(params.get('spacing'), SPACINGS, SPACINGS[0]),
     // The short SHA-256 the page shows (12 hex digits); anything else is no hash.
     weightsHash: /^[0-9a-f]{1,64}$/.test(weightsHash) ? weightsHash : '',
   };

@@ -165,7 +165,7 @@ test('forward explorer: t = 0 is the image exactly, t = T is noise, denoising ru
   await page.close();
 });
 
-test('timeline scrubs the kept frames and branches from one', async () => {
+test('timeline scrubs the kept frames and branches from one', async (t) => {
   const { page, problems } = await open('#seed=1&batch=1&sampler=ddim&steps=8&clip=1&view=scrub');
   assert.equal(await settle(page), 'done');
   assert.equal(await page.locator('[data-testid=timeline-slider]').getAttribute('max'), '8', 'x_T and 8 steps kept');
@@ -178,6 +178,7 @@ test('timeline scrubs the kept frames and branches from one', async () => {
   // (quantisation alone); fresh noise from another seed must change far more than that.
   const branch = page.locator('[data-testid=timeline-branch]');
   const [mean, largest] = [Number(await branch.getAttribute('data-diff')), Number(await branch.getAttribute('data-max-diff'))];
+  t.diagnostic(`branch vs original ending: mean ${mean} / 255, max ${largest} / 255`);
   assert.ok(mean > 2, `another seed changes the ending by ${mean} / 255 on average, no more than quantisation`);
   assert.ok(largest > 16, `another seed changes no pixel by more than ${largest} / 255`);
   assert.deepEqual(problems, []);
@@ -235,7 +236,9 @@ test('seed interpolation: its ends are the plain DDIM avatars of seeds A and B',
     const tile = tileOfRow(row, width, index, size);
     const [mean, largest] = [meanAbsDiff(tile, plain), maxAbsDiff(tile, plain)];
     t.diagnostic(`interpolation end ${index} vs plain run: mean ${mean.toFixed(4)}, max ${largest} / 255`);
-    // MEASURED_HERE
+    // The same model, noise and steps on the same backend; only the batch differs (5 vs 1).
+    // Measured here: identical (max 0); a level of rounding is allowed. The row started at
+    // t = T (one step more than the plain run) ended up to 146 levels away.
     assert.ok(largest <= 1, `end ${index} differs from the plain avatar by up to ${largest} / 255`);
   }
   assert.deepEqual(problems, []);

@@ -123,8 +123,10 @@ export function mountAnatomy(container, { tr, table, onChange }) {
     last = { frame, settings, size };
     drawGrid(frame, settings, size);
     const schedule = table();
-    const k = frame.timestep; // 0-based index of the step taken: the paper's t = k + 1
-    const sigma = schedule && settings.sampler === 'ddpm' && k > 0 ? Math.sqrt(schedule.posteriorVariance[k]) : 0;
+    const t = frame.t; // the paper's t of the step's input x_t; the tables are 0-based
+    const k = t - 1;
+    const variances = settings.variance === 'beta' ? schedule?.betas : schedule?.posteriorVariance;
+    const sigma = variances && settings.sampler === 'ddpm' && k > 0 ? Math.sqrt(variances[k]) : 0;
     const measuredSigma = stats(focus.noise).std;
     for (const panel of panels) {
       const values = focus[panel.key];
@@ -136,12 +138,12 @@ export function mountAnatomy(container, { tr, table, onChange }) {
         : tr('anatomy.stat', { mean: mean.toFixed(3), std: std.toFixed(3) });
     }
     status.removeAttribute('data-i18n');
-    status.textContent = `t = ${k + 1} → ${frame.level} · ${frame.step} / ${frame.total}`;
-    renderFormula(schedule, settings, k, sigma || measuredSigma);
+    status.textContent = `t = ${t} → ${frame.level} · ${frame.step} / ${frame.total}`;
+    renderFormula(schedule, settings, t, sigma || measuredSigma);
   }
 
-  function renderFormula(schedule, settings, k, sigma) {
-    const t = k + 1;
+  function renderFormula(schedule, settings, t, sigma) {
+    const k = t - 1;
     if (settings.sampler === 'ddpm') {
       formula.dataset.tex = String.raw`x_{t-1} = \frac{1}{\sqrt{\alpha_t}}\Big(x_t - \frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,\hat\epsilon\Big) + \sigma_t z`;
       if (schedule) {

@@ -80,7 +80,8 @@ export function mountInterpolate(container, { tr, size, table, generator, settin
     const [a, b] = [seedFrom(ui.a.value, 0), seedFrom(ui.b.value, 1)];
     const count = Number(oneOf(ui.count.value, COUNTS, '8'));
     const steps = wholeNumberIn(ui.steps.value, { min: 1, max: twin.timesteps, fallback: 50 });
-    const options = { seed: a, sampler: 'ddim', steps, clip: settings().clip };
+    const { clip, spacing } = settings(); // the main run's, so the ends are its avatars
+    const options = { seed: a, sampler: 'ddim', steps, clip, spacing };
     const noise = slerpNoise(a, b, count, 3 * side * side);
     twin.startFrom(noise, await startingLevel(twin, options), options);
     drawRow(ui.canvas, noise, count, side);

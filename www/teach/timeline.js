@@ -59,7 +59,9 @@ const BRANCH_ETA = 1;
 
 /** How a branch of the main run `run` continues with `seed`. */
 function branchOptions(run, seed) {
-  const options = { seed, sampler: run.sampler, steps: run.steps, clip: run.clip };
+  const options = {
+    seed, sampler: run.sampler, steps: run.steps, clip: run.clip, variance: run.variance, spacing: run.spacing,
+  };
   if (run.sampler === 'ddim') options.eta = run.eta > 0 ? run.eta : BRANCH_ETA;
   return options;
 }
