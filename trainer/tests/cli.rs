@@ -164,24 +164,15 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     // By hand: the last update is 0-based step 13 of the lineage: (1 + 13) / (10 + 13) = 14 / 23.
     assert!((continued.ema_decay - 14.0 / 23.0).abs() < 1e-12, "{}", continued.ema_decay);
     let grid = root.join("grid.png");
-    let sampled = succeed(&[
-        "sample",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--out",
-        grid.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "5",
-        "--count",
-        "4",
-        "--trajectory",
-        "--trajectory-at",
-        "1000,800,0",
-    ]);
+    // A 4-avatar DDIM 5-step sample of the parent's weights into `out`, plus `extra` flags.
+    let sample = |out: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["sample", "--weights", weights.to_str().unwrap()];
+        args.extend(["--out", out.to_str().unwrap(), "--device", "cpu", "--sampler", "ddim"]);
+        args.extend(["--steps", "5", "--count", "4"]);
+        args.extend(extra);
+        succeed(&args)
+    };
+    let sampled = sample(&grid, &["--trajectory", "--trajectory-at", "1000,800,0"]);
     assert!(sampled.contains("grid-trajectory.png"), "{sampled}");
     let picture = image::open(&grid).unwrap();
     // 2x2 avatars of 16 px with 2 px gaps, upscaled 2x.
@@ -190,23 +181,7 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     assert_eq!((strip.width(), strip.height()), (2 * (3 * 16 + 2 * 2), 2 * (4 * 16 + 3 * 2)));
     // --spacing trailing visits other timesteps (999, 799, .. instead of 800, 600, ..).
     let trailing = root.join("trailing.png");
-    succeed(&[
-        "sample",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--out",
-        trailing.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "5",
-        "--count",
-        "4",
-        "--spacing",
-        "trailing",
-    ]);
+    sample(&trailing, &["--spacing", "trailing"]);
     let leading = image::open(&grid).unwrap().to_rgba8();
     let trailing = image::open(&trailing).unwrap().to_rgba8();
     assert_eq!(leading.dimensions(), trailing.dimensions());
