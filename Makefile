@@ -85,6 +85,7 @@ native-tools:
 ## Real-browser tests against the built page, with tiny weights made by the project's code.
 e2e: pkg browser native-tools
 	$(NATIVE_DIR)/examples/tiny_weights target/e2e/tiny.safetensors
+	$(NATIVE_DIR)/examples/tiny_weights target/e2e/default-random.safetensors 7 --default
 	$(NATIVE_DIR)/trainer sample --weights target/e2e/tiny.safetensors \
 		--out target/e2e/native.png --seed 5 --count 1 --sampler ddim --steps 4 --scale 1 --device cpu
 	cd tests/e2e && node --test --test-concurrency=1

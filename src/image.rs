@@ -91,6 +91,53 @@ pub fn batch_to_grid(
     if values.len() != expected {
         return Err(ImageError::WrongLength { what: "the batch", expected, actual: values.len() });
     }
+    let plane = shape.height * shape.width;
+    Ok(layout_grid(shape, columns, gap, |index, pixel| {
+        let image = &values[index * shape.per_image()..];
+        [0, 1, 2].map(|channel| value_to_byte(image[channel * plane + pixel]))
+    }))
+}
+
+/// Packs one RGB pixel of bytes into a float, `r + 256 g + 65536 b`: every value is a whole
+/// number below 2^24, so an `f32` holds it exactly (what [`crate::readback`] computes on the
+/// device to read 4 bytes a pixel back instead of 12).
+pub fn pack_rgb([red, green, blue]: [u8; 3]) -> f32 {
+    (u32::from(red) | u32::from(green) << 8 | u32::from(blue) << 16) as f32
+}
+
+/// The inverse of [`pack_rgb`]; values outside `0 ..= 2^24 - 1` are clamped into it.
+pub fn unpack_rgb(packed: f32) -> [u8; 3] {
+    let bits = packed.clamp(0.0, 16_777_215.0) as u32;
+    [bits as u8, (bits >> 8) as u8, (bits >> 16) as u8]
+}
+
+/// [`batch_to_grid`] for pixels packed by [`pack_rgb`], `[batch, height, width]`.
+pub fn packed_to_grid(
+    packed: &[f32],
+    shape: BatchShape,
+    columns: usize,
+    gap: usize,
+) -> Result<Rgba, ImageError> {
+    let plane = shape.height * shape.width;
+    let expected = shape.batch * plane;
+    if packed.len() != expected {
+        return Err(ImageError::WrongLength {
+            what: "the packed batch",
+            expected,
+            actual: packed.len(),
+        });
+    }
+    Ok(layout_grid(shape, columns, gap, |index, pixel| unpack_rgb(packed[index * plane + pixel])))
+}
+
+/// The grid both layouts share: `rgb(image, pixel)` gives image `image`'s pixel at row-major
+/// position `pixel`.
+fn layout_grid(
+    shape: BatchShape,
+    columns: usize,
+    gap: usize,
+    rgb: impl Fn(usize, usize) -> [u8; 3],
+) -> Rgba {
     let columns = columns.clamp(1, shape.batch.max(1));
     let rows = shape.batch.div_ceil(columns);
     let width = columns * shape.width + columns.saturating_sub(1) * gap;
@@ -99,21 +146,17 @@ pub fn batch_to_grid(
     for alpha in pixels.iter_mut().skip(3).step_by(4) {
         *alpha = 255;
     }
-    let plane = shape.height * shape.width;
-    for (index, image) in values.chunks_exact(shape.per_image()).enumerate() {
+    for index in 0..shape.batch {
         let left = (index % columns) * (shape.width + gap);
         let top = (index / columns) * (shape.height + gap);
         for y in 0..shape.height {
             for x in 0..shape.width {
-                let source = y * shape.width + x;
                 let target = ((top + y) * width + left + x) * 4;
-                for channel in 0..3 {
-                    pixels[target + channel] = value_to_byte(image[channel * plane + source]);
-                }
+                pixels[target..target + 3].copy_from_slice(&rgb(index, y * shape.width + x));
             }
         }
     }
-    Ok(Rgba { width, height, pixels })
+    Rgba { width, height, pixels }
 }
 
 /// Columns of the most square grid for `batch` images (1, 4, 9, 16 give square grids).
@@ -218,6 +261,29 @@ mod tests {
         assert!(batch_to_grid(&[0.0; 5], shape, 2, 0).is_err());
         assert!(encode_png(&Rgba { width: 2, height: 2, pixels: vec![0; 3] }).is_err());
         assert!(decode_image(b"not an image").is_err());
+    }
+
+    #[test]
+    fn packed_pixels_round_trip_and_lay_out_like_planar_values() {
+        for bytes in [[0, 0, 0], [255, 255, 255], [1, 128, 254], [17, 0, 200]] {
+            assert_eq!(unpack_rgb(pack_rgb(bytes)), bytes);
+        }
+        assert_eq!(pack_rgb([1, 2, 3]), 1.0 + 512.0 + 196_608.0);
+        assert_eq!(unpack_rgb(-5.0), [0, 0, 0]);
+        assert_eq!(unpack_rgb(1e9), [255, 255, 255]);
+        let shape = BatchShape { batch: 3, height: 2, width: 3 };
+        let values: Vec<f32> = (0..54).map(|i| (i as f32 * 0.37).sin() * 1.2).collect();
+        let packed: Vec<f32> = (0..3)
+            .flat_map(|image| {
+                let values = &values[image * 18..];
+                (0..6).map(move |p| pack_rgb([0, 6, 12].map(|c| value_to_byte(values[c + p]))))
+            })
+            .collect();
+        assert_eq!(
+            packed_to_grid(&packed, shape, 2, 1).unwrap(),
+            batch_to_grid(&values, shape, 2, 1).unwrap()
+        );
+        assert!(packed_to_grid(&packed[1..], shape, 2, 1).is_err());
     }
 
     #[test]

@@ -6,11 +6,12 @@
 //! exactly this code.
 //!
 //! Data flow: `weights::load_*` -> [`model::UNet`] -> [`sampler::Sampler::step`] per step ->
-//! [`image`] pixels. [`web`] (wasm32 only) is the thin adapter the page calls.
+//! [`image`] pixels ([`readback`]: what the page reads from the device, in one transfer). [`web`] (wasm32 only) is the thin adapter the page calls.
 
 pub mod image;
 pub mod model;
 pub mod noise;
+pub mod readback;
 pub mod sampler;
 pub mod schedule;
 pub mod weights;

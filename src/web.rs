@@ -8,8 +8,11 @@ use js_sys::{Float32Array, Float64Array, Object, Reflect, Uint8ClampedArray};
 use wasm_bindgen::prelude::*;
 
 use crate::UNet;
-use crate::image::{BatchShape, Rgba, batch_to_grid, rgba_to_values, square_columns};
+use crate::image::{
+    BatchShape, Rgba, batch_to_grid, packed_to_grid, rgba_to_values, square_columns,
+};
 use crate::noise::{NoiseStream, batch_standard_normal, slerp};
+use crate::readback::{Readback, pack_pixels};
 use crate::sampler::{DdpmVariance, Sampler, SamplerConfig, SamplerKind, TimestepSpacing};
 use crate::schedule::{BetaSchedule, NoiseSchedule, ScheduleConfig};
 use crate::weights::{WeightsMetadata, fingerprint_probe, load_from_bytes};
@@ -20,6 +23,9 @@ use serde::Deserialize;
 pub fn start() {
     console_error_panic_hook::set_once();
 }
+
+/// Background pixels between the images of a grid (www/grid.js has the same `GRID_GAP`).
+const GRID_GAP: usize = 2;
 
 /// Largest seed the page accepts: JavaScript numbers are exact up to 2^53.
 const MAX_SEED: f64 = 9_007_199_254_740_991.0;
@@ -161,14 +167,15 @@ impl Generator {
     }
 
     /// Takes one reverse step and returns `{t, level, step, total, done}` (paper-numbered `t`,
-    /// see `set_counters`) plus what
-    /// `options` (see [`StepOptions`]) asks for: with `draw` `{width, height, rgba}` (the
-    /// grid of the new `x_t`), with `x0` also `x0` (the grid of the predicted clean images),
-    /// with `raw` also `x` (the new `x_t` itself, planar f32, the whole batch), and with
-    /// `focus: i` also `focus: {index, xt, eps, x0, noise, next}`: for image `i`, the step's
-    /// input `x_t`, the model's predicted noise, the predicted `x_0`, the fresh noise
-    /// `sigma_t z` added and the result, as planar f32 values. Reading values waits for the
-    /// GPU, so skipping them on most steps runs faster.
+    /// see `set_counters`) plus what `options` (see [`StepOptions`]) asks for: with `draw`
+    /// `{width, height, rgba}` (the grid of the new `x_t`), with `x0` also `x0` (the grid of
+    /// the predicted clean images), with `raw` also `x` (the new `x_t` itself, planar f32,
+    /// the whole batch), and with `focus: i` also `focus: {index, xt, eps, x0, noise, next}`:
+    /// for image `i`, the step's input `x_t`, the model's predicted noise, the predicted
+    /// `x_0`, the fresh noise `sigma_t z` added and the result, as planar f32 values.
+    /// Everything asked for comes back in one read from the device ([`Readback`]), pictures
+    /// as bytes packed on the device; reading waits for the GPU, so a step that asks for
+    /// nothing runs fastest.
     pub async fn step(&mut self, options: JsValue) -> Result<JsValue, JsError> {
         let StepOptions { draw, x0: with_x0, raw, focus } = from_js(&options, "step options")?;
         let sampler =
@@ -182,58 +189,93 @@ impl Generator {
             return Err(JsError::new("the run is complete: call start() for a new one"));
         };
         let (step, total) = (sampler.completed_steps(), sampler.total_steps());
-        let size = self.metadata.image.size;
-        let frame = Object::new();
         let level = sampler.next_timestep().map_or(0, |t| t + 1);
+        let frame = Object::new();
         set_counters(&frame, output.timestep + 1, level, step, total)?;
-        // One read-back of the new x_t serves both the grid and the raw values.
-        let x = if draw || raw { Some(read(output.x.clone()).await?) } else { None };
-        if let (true, Some(values)) = (draw, &x) {
-            set_pixels(&frame, "rgba", &grid(values.clone(), batch, size)?)?;
-        }
-        if with_x0 {
-            let x0 = grid(read(output.predicted_x0.clone()).await?, batch, size)?;
-            set_pixels(&frame, "x0", &x0)?;
-        }
-        if let (true, Some(values)) = (raw, &x) {
-            set(&frame, "x", &Float32Array::from(values.as_slice()))?;
-        }
-        if let Some(index) = focus {
-            let focused = Object::new();
-            set(&focused, "index", &JsValue::from(index as u32))?;
-            let parts = [
+
+        let mut readback = Readback::default();
+        // The raw x_t also gives the grid; a grid alone is read as packed bytes.
+        let x = match (draw, raw) {
+            (_, true) => Some(Picture::Values(readback.push(output.x.clone()))),
+            (true, false) => Some(Picture::Packed(readback.push(pack_pixels(output.x.clone())))),
+            (false, false) => None,
+        };
+        let x0 = with_x0.then(|| readback.push(pack_pixels(output.predicted_x0.clone())));
+        let focused = focus.map(|index| {
+            [
                 ("xt", x_t),
                 ("eps", output.predicted_noise),
                 ("x0", output.predicted_x0),
                 ("noise", output.added_noise),
                 ("next", output.x),
-            ];
-            for (key, tensor) in parts {
-                let image = read(tensor.slice(index..index + 1)).await?;
-                set(&focused, key, &Float32Array::from(image.as_slice()))?;
+            ]
+            .map(|(key, tensor)| (key, readback.push(tensor.slice(index..index + 1))))
+        });
+        let parts = read_joined(readback).await?;
+
+        let size = self.metadata.image.size;
+        if draw && let Some(picture) = x {
+            set_pixels(&frame, "rgba", &picture.grid(&parts, batch, size)?)?;
+        }
+        if let (true, Some(Picture::Values(index))) = (raw, x) {
+            set(&frame, "x", &Float32Array::from(parts[index].as_slice()))?;
+        }
+        if let Some(index) = x0 {
+            set_pixels(&frame, "x0", &Picture::Packed(index).grid(&parts, batch, size)?)?;
+        }
+        if let (Some(index), Some(focused)) = (focus, focused) {
+            let object = Object::new();
+            set(&object, "index", &JsValue::from(index as u32))?;
+            for (key, part) in focused {
+                set(&object, key, &Float32Array::from(parts[part].as_slice()))?;
             }
-            set(&frame, "focus", &focused)?;
+            set(&frame, "focus", &object)?;
         }
         Ok(frame.into())
     }
 
     /// The current `x_t` as a frame (before the first step: the starting noise `x_T`); with
-    /// `raw` also its values as `x` (planar f32).
+    /// `raw` also its values as `x` (planar f32). One read from the device either way.
     pub async fn preview(&self, raw: bool) -> Result<JsValue, JsError> {
         let sampler =
             self.sampler.as_ref().ok_or_else(|| JsError::new("no run: call start() first"))?;
         let batch = sampler.x().dims()[0];
-        let values = read(sampler.x().clone()).await?;
-        let x = grid(values.clone(), batch, self.metadata.image.size)?;
+        let mut readback = Readback::default();
+        let picture = if raw {
+            Picture::Values(readback.push(sampler.x().clone()))
+        } else {
+            Picture::Packed(readback.push(pack_pixels(sampler.x().clone())))
+        };
+        let parts = read_joined(readback).await?;
         let level = sampler.next_timestep().map_or(0, |t| t + 1);
         let frame = Object::new();
         let counters = (sampler.completed_steps(), sampler.total_steps());
         set_counters(&frame, level, level, counters.0, counters.1)?;
-        set_pixels(&frame, "rgba", &x)?;
-        if raw {
-            set(&frame, "x", &Float32Array::from(values.as_slice()))?;
+        set_pixels(&frame, "rgba", &picture.grid(&parts, batch, self.metadata.image.size)?)?;
+        if let Picture::Values(index) = picture {
+            set(&frame, "x", &Float32Array::from(parts[index].as_slice()))?;
         }
         Ok(frame.into())
+    }
+}
+
+/// Where a batch's picture is among the parts of a joined read-back: planar values (also
+/// wanted raw), or pixels packed on the device.
+#[derive(Clone, Copy)]
+enum Picture {
+    Values(usize),
+    Packed(usize),
+}
+
+impl Picture {
+    fn grid(self, parts: &[Vec<f32>], batch: usize, size: usize) -> Result<Rgba, JsError> {
+        let shape = BatchShape { batch, height: size, width: size };
+        let columns = square_columns(batch);
+        match self {
+            Picture::Values(index) => batch_to_grid(&parts[index], shape, columns, GRID_GAP),
+            Picture::Packed(index) => packed_to_grid(&parts[index], shape, columns, GRID_GAP),
+        }
+        .map_err(|e| JsError::new(&e.to_string()))
     }
 }
 
@@ -458,10 +500,14 @@ async fn read<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, JsError> {
     data.try_into_vec_as::<f32>().map_err(|e| JsError::new(&format!("reading from the GPU: {e:?}")))
 }
 
-fn grid(values: Vec<f32>, batch: usize, size: usize) -> Result<crate::image::Rgba, JsError> {
-    let shape = BatchShape { batch, height: size, width: size };
-    batch_to_grid(&values, shape, square_columns(batch), 2)
-        .map_err(|e| JsError::new(&e.to_string()))
+/// Reads every part of `readback` in one transfer (no parts: no transfer).
+async fn read_joined(readback: Readback) -> Result<Vec<Vec<f32>>, JsError> {
+    let Some((joined, split)) = readback.join() else { return Ok(Vec::new()) };
+    split.split(read(joined).await?).map_err(|e| JsError::new(&e.to_string()))
+}
+
+fn grid(values: Vec<f32>, batch: usize, size: usize) -> Result<Rgba, JsError> {
+    Picture::Values(0).grid(&[values], batch, size)
 }
 
 /// Every `t` the page sees is numbered like the paper: `x_t` for `t = 1 ..= T`, `x_0` clean
@@ -482,7 +528,7 @@ fn set_counters(
     set(frame, "done", &JsValue::from(step == total))
 }
 
-fn set_pixels(frame: &Object, key: &str, picture: &crate::image::Rgba) -> Result<(), JsError> {
+fn set_pixels(frame: &Object, key: &str, picture: &Rgba) -> Result<(), JsError> {
     set(frame, "width", &JsValue::from(picture.width as u32))?;
     set(frame, "height", &JsValue::from(picture.height as u32))?;
     set(frame, key, &Uint8ClampedArray::from(picture.pixels.as_slice()).into())

@@ -1,8 +1,11 @@
-// The page's controller: loads the weights into the wasm Generator, runs the reverse process
-// one step at a time without freezing the page, draws every (k-th) step, and keeps the
-// share link in the URL hash. All model logic lives in the Rust crate (src/web.rs).
+// The page's controller: hands the weights to the model worker (www/model/), starts, pauses
+// and stops runs there, draws every frame it sends (every k-th step), shows where the time
+// goes, and keeps the share link in the URL hash. The main thread never runs the model: all
+// model logic lives in the Rust crate (src/web.rs), called from the worker.
 
-import init, { Generator } from './pkg/ddpm_avatars.js';
+import init from './pkg/ddpm_avatars.js';
+import { runBenchmark } from './bench.js';
+import { ModelWorker } from './model/client.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
 import { gridLayout } from './grid.js';
 import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } from './params.js';
@@ -12,7 +15,7 @@ import { LANGUAGE_EVENT, initLanguage, mountLanguageToggle, registerStrings, tr 
 import {
   mountTeaching, restoreTeaching, runStarted, runStepped, setGenerator, stepRequest, teachingParams,
 } from './teach/teach.js';
-import { drawFrame, nextFrame } from './teach/pixels.js';
+import { drawFrame } from './teach/pixels.js';
 
 registerStrings(STRINGS);
 
@@ -27,19 +30,23 @@ const ui = {
   downloadWhat: $('download-what'), download: $('download'), share: $('share'),
   backend: $('backend'), cpuHint: $('cpu-hint'), cpuEta: $('cpu-eta'),
   switchDdim: $('switch-ddim'), notice: $('notice'), error: $('error'),
-  weightsInfo: $('weights-info'), weightsUrl: $('weights-url'),
+  weightsInfo: $('weights-info'), weightsUrl: $('weights-url'), figures: $('figures'),
+  benchRun: $('bench-run'), benchStatus: $('bench-status'), benchTable: $('bench-table'),
 };
 
 const run = {
-  generator: null,
+  worker: null, // the model worker (www/model/client.js)
+  generator: null, // the page's RemoteGenerator, once weights loaded
   active: false,
   paused: false,
-  stopRequested: false,
-  finished: null, // promise of the running loop
-  resume: null, // resolves a pause
-  stepMillis: [],
+  finished: null, // resolves when the run in progress ends
+  ended: null, // resolves `finished`
+  stepMillis: [], // the worker's time per step (the model, and reading its result back)
+  drawMillis: [], // this thread's time per drawn frame
+  clickedAt: 0,
   settings: null,
   lastFrame: null,
+  load: { fetchMs: null, checkMs: null }, // time to the first step: the weights' part
 };
 
 // ---------- small helpers ----------
@@ -95,22 +102,44 @@ async function chooseBackend() {
 
 // ---------- weights ----------
 
-/** Downloads and validates the weights at `url`; only weights that loaded are cached. */
+/**
+ * Compiles the wasm module once: this thread instantiates it for the pure helpers (noise,
+ * schedule tables, pixels), the model worker for the model.
+ */
+async function loadWasm() {
+  const url = new URL('./pkg/ddpm_avatars_bg.wasm', import.meta.url);
+  let module;
+  try {
+    module = await WebAssembly.compileStreaming(fetch(url));
+  } catch {
+    // A server that does not say application/wasm: compile from the bytes instead.
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url} answered ${response.status}`);
+    module = await WebAssembly.compile(await response.arrayBuffer());
+  }
+  await init({ module_or_path: module });
+  return module;
+}
+
+/** Downloads the weights at `url` and validates them in the worker; only weights that loaded are cached. */
 async function loadGenerator(url, useWebgpu) {
   setStatus(tr('ui.downloading', { url }));
   ui.progress.removeAttribute('value');
+  const fetchStarted = performance.now();
   const weights = await fetchWeights(url, (fraction, detail) => {
     ui.progress.value = fraction;
     setStatus(tr('ui.downloadingDetail', { detail }));
   });
+  run.load.fetchMs = performance.now() - fetchStarted;
   setStatus(tr('ui.checking'));
   let generator;
   try {
-    generator = await Generator.create(weights.bytes, useWebgpu);
+    generator = await run.worker.load(weights.bytes, useWebgpu);
   } catch (error) {
     await weights.forget();
     throw error;
   }
+  run.load.checkMs = generator.createMs;
   await weights.remember();
   return generator;
 }
@@ -177,10 +206,16 @@ function shareLink(settings) {
 // ---------- drawing ----------
 
 function draw(frame) {
+  if (!frame.rgba) return;
   const rgba = ui.showX0.checked && frame.x0 ? frame.x0 : frame.rgba;
   drawFrame(ui.canvas, { width: frame.width, height: frame.height, rgba });
   run.lastFrame = frame;
   window.dispatchEvent(new CustomEvent('ddpm:frame', { detail: { step: frame.step, t: frame.t } }));
+  describeFrame(frame);
+}
+
+/** The progress bar and the status line for the frame shown. */
+function describeFrame(frame) {
   ui.progress.value = frame.total ? frame.step / frame.total : 0;
   const what = tr(ui.showX0.checked && frame.x0 ? 'ui.showingX0' : 'ui.showingXt');
   // `level`: the paper's t of the image shown (its noise level).
@@ -189,19 +224,39 @@ function draw(frame) {
     : tr('ui.stepStatus', { step: frame.step, total: frame.total, t: frame.level, what }));
 }
 
-function updateTiming(frame) {
+const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** The figures line: where the time went (the worker's model time, this thread's drawing). */
+function updateTiming({ step, total }) {
   const recent = run.stepMillis.slice(-20);
   if (!recent.length) return;
-  const average = recent.reduce((a, b) => a + b, 0) / recent.length;
-  const remaining = (frame.total - frame.step) * average;
-  ui.timing.textContent = tr('ui.timing', { ms: average.toFixed(1), eta: formatDuration(remaining) });
+  const average = mean(recent);
+  const drawing = run.drawMillis.length ? mean(run.drawMillis.slice(-20)) : 0;
+  const remaining = (total - step) * average;
+  ui.timing.textContent = tr('ui.timing', {
+    ms: average.toFixed(1), draw: drawing.toFixed(1), eta: formatDuration(remaining),
+  });
   // Read by tests/e2e/bench.mjs: the average of the last 20 steps and the last step alone.
   ui.timing.dataset.msPerStep = average.toFixed(2);
   ui.timing.dataset.lastStepMs = recent.at(-1).toFixed(2);
+  ui.timing.dataset.drawMs = drawing.toFixed(2);
   if (run.generator.backend === 'cpu' && run.settings.steps > 100) {
-    ui.cpuEta.textContent = tr('ui.cpuEta', { duration: formatDuration(frame.total * average) });
+    ui.cpuEta.textContent = tr('ui.cpuEta', { duration: formatDuration(total * average) });
     ui.cpuHint.hidden = false;
   }
+}
+
+/** Time to the first step: the weights' download and check, then Generate to step 1 drawn. */
+function showFigures(firstStepMs) {
+  const { fetchMs, checkMs } = run.load;
+  if (fetchMs === null) return;
+  const known = firstStepMs !== undefined && firstStepMs !== null;
+  ui.figures.textContent = tr(known ? 'ui.figuresFirstStep' : 'ui.figuresLoad', {
+    fetch: fetchMs.toFixed(0), check: checkMs.toFixed(0), first: known ? firstStepMs.toFixed(0) : '',
+  });
+  ui.figures.dataset.fetchMs = fetchMs.toFixed(1);
+  ui.figures.dataset.checkMs = checkMs.toFixed(1);
+  if (known) ui.figures.dataset.firstStepMs = firstStepMs.toFixed(1);
 }
 
 function formatDuration(millis) {
@@ -215,85 +270,93 @@ function formatDuration(millis) {
 
 // ---------- the reverse-process loop ----------
 
+/** Stops the run in progress and waits until the worker has. */
 async function stopRun() {
   if (!run.active) return;
-  run.stopRequested = true;
-  if (run.resume) run.resume();
+  run.worker.stop();
   await run.finished;
 }
 
+/** What each drawn step reads back: the views' wishes, checked against the run's batch. */
+function wants() {
+  const request = stepRequest(true);
+  const batch = run.settings?.batch ?? 1;
+  const focus = request.focus === undefined ? null : Math.min(Math.max(0, request.focus), batch - 1);
+  return { every: Number(ui.every.value) || 1, x0: ui.showX0.checked, raw: request.raw, focus };
+}
+
+/** Starts a run with the controls' settings (stopping the one in progress first). */
 async function generate() {
+  if (!run.generator) return;
+  const clickedAt = performance.now();
   await stopRun();
   showError('');
   const settings = readSettings();
-  try {
-    run.generator.start({
-      seed: settings.seed, batch: settings.batch, sampler: settings.sampler, steps: settings.steps, clip: settings.clip,
-      variance: settings.variance, spacing: settings.spacing,
-    });
-  } catch (error) {
-    showError(tr('ui.cannotStart', { error: errorText(error) }));
-    return;
-  }
-  history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
-  run.settings = settings;
-  run.active = true;
-  run.paused = false;
-  run.stopRequested = false;
-  run.stepMillis = [];
+  Object.assign(run, {
+    settings, active: true, paused: false, stepMillis: [], drawMillis: [], clickedAt,
+  });
+  run.finished = new Promise((resolve) => { run.ended = resolve; });
   updateDownloadChoices(settings.batch);
   setControls();
   setPageState('running');
-  run.finished = loop(settings);
+  run.worker.startRun({
+    seed: settings.seed, batch: settings.batch, sampler: settings.sampler, steps: settings.steps, clip: settings.clip,
+    variance: settings.variance, spacing: settings.spacing,
+  }, wants(), onRunEvent);
   await run.finished;
 }
 
-async function loop(settings) {
-  const every = Number(ui.every.value) || 1;
-  try {
-    const start = await run.generator.preview(true);
-    draw(start);
-    runStarted(settings, start);
-    await nextFrame();
-    for (let step = 1; step <= settings.steps; step += 1) {
-      if (run.stopRequested) break;
-      if (run.paused) {
-        setPageState('paused');
-        await new Promise((resolve) => { run.resume = resolve; });
-        run.resume = null;
-        if (run.stopRequested) break;
-        setPageState('running');
-      }
-      const shouldDraw = step % every === 0 || step === settings.steps;
-      const started = performance.now();
-      const wanted = stepRequest(shouldDraw);
-      const frame = await run.generator.step({
-        draw: shouldDraw, x0: shouldDraw && ui.showX0.checked, raw: wanted.raw, focus: wanted.focus,
-      });
-      run.stepMillis.push(performance.now() - started);
-      if (shouldDraw) {
-        draw(frame);
-        runStepped(frame, settings);
-      }
-      updateTiming(frame);
-      // Give the browser a frame to paint and handle input between steps.
-      await nextFrame();
+/** A message from the worker about the main run. */
+function onRunEvent(message) {
+  const { settings } = run;
+  if (message.event === 'frame') {
+    const { frame } = message;
+    const started = performance.now();
+    if (frame.step === 0) {
+      history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
+    } else {
+      run.stepMillis.push(message.modelMs);
     }
-    setPageState(run.stopRequested ? 'stopped' : 'done');
-    if (run.stopRequested) setStatus(tr('ui.stopped'));
-  } catch (error) {
-    showError(tr('ui.failed', { error: errorText(error) }));
-    setPageState('error');
-  } finally {
-    run.active = false;
-    setControls();
+    draw(frame);
+    if (frame.step === 0) runStarted(settings, frame);
+    else runStepped(frame, settings);
+    run.drawMillis.push(performance.now() - started);
+    if (frame.step === 1) showFigures(performance.now() - run.clickedAt);
+    updateTiming(frame);
+    run.worker.drawn(wants());
+  } else if (message.event === 'step') {
+    run.stepMillis.push(message.modelMs);
+    ui.progress.value = message.step / message.total;
+    if (message.step === 1) showFigures(performance.now() - run.clickedAt);
+    updateTiming(message);
+  } else if (message.event === 'end') {
+    endRun(message);
   }
+}
+
+function endRun({ outcome, phase, error }) {
+  run.active = false;
+  run.paused = false;
+  if (outcome === 'error' && phase === 'start') {
+    showError(tr('ui.cannotStart', { error }));
+    setPageState('ready');
+  } else if (outcome === 'error') {
+    showError(tr('ui.failed', { error }));
+    setPageState('error');
+  } else {
+    setPageState(outcome);
+    if (outcome === 'stopped') setStatus(tr('ui.stopped'));
+  }
+  setControls();
+  run.ended?.();
 }
 
 function togglePause() {
   if (!run.active) return;
   run.paused = !run.paused;
-  if (!run.paused && run.resume) run.resume();
+  if (run.paused) run.worker.pause();
+  else run.worker.resume();
+  setPageState(run.paused ? 'paused' : 'running');
   setControls();
 }
 
@@ -305,6 +368,7 @@ function setControls() {
   ui.pause.textContent = tr(run.paused ? 'ui.resume' : 'ui.pause');
   ui.download.disabled = !run.lastFrame;
   ui.share.disabled = !ready;
+  ui.benchRun.disabled = !ready;
 }
 
 // ---------- downloads ----------
@@ -375,7 +439,12 @@ function wireControls() {
     ui.cpuHint.hidden = true;
     generate();
   });
-  ui.showX0.addEventListener('change', () => { if (run.lastFrame && !run.active) draw(run.lastFrame); });
+  ui.showX0.addEventListener('change', () => {
+    if (run.active) run.worker.wants(wants());
+    else if (run.lastFrame) draw(run.lastFrame);
+  });
+  ui.every.addEventListener('change', () => { if (run.active) run.worker.wants(wants()); });
+  ui.benchRun.addEventListener('click', () => benchmark());
   document.addEventListener('keydown', (event) => {
     const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement?.tagName);
     if (typing || event.ctrlKey || event.metaKey || event.altKey) return;
@@ -406,10 +475,50 @@ function restoreFromHash(start) {
 /** Re-renders the texts the page wrote itself in the newly chosen language. */
 function retranslate() {
   if (run.generator) describeWeights(run.generator, ui.weightsUrl.textContent);
-  if (run.lastFrame) draw(run.lastFrame);
+  if (run.lastFrame) describeFrame(run.lastFrame);
   else if (run.generator) setStatus(tr('ui.ready'));
   if (run.settings) updateDownloadChoices(run.settings.batch);
+  if (run.stepMillis.length) updateTiming(run.lastFrame ?? { step: 0, total: 0 });
+  showFigures(Number(ui.figures.dataset.firstStepMs ?? NaN) || null);
+  if (run.bench) showBenchmark(run.bench);
   setControls();
+}
+
+// ---------- the benchmark (?bench=1 or its button) ----------
+
+/** Runs the fixed benchmark on the loaded weights (the run in progress is stopped first). */
+async function benchmark() {
+  if (!run.generator || ui.benchRun.disabled) return;
+  ui.benchRun.disabled = true;
+  $('bench').open = true;
+  await stopRun();
+  ui.benchStatus.textContent = tr('ui.benchRunning');
+  try {
+    const rows = await runBenchmark(run.generator, {
+      onProgress: (batch, step, steps) => { ui.benchStatus.textContent = tr('ui.benchProgress', { batch, step, steps }); },
+    });
+    run.bench = { rows, backend: run.generator.backend, weightsHash: run.generator.weightsHash };
+    showBenchmark(run.bench);
+    document.body.dataset.bench = 'done';
+  } catch (error) {
+    ui.benchStatus.textContent = tr('ui.benchFailed', { error: errorText(error) });
+    document.body.dataset.bench = 'error';
+  } finally {
+    setControls();
+  }
+}
+
+function showBenchmark({ rows, backend, weightsHash }) {
+  const header = `| ${tr('ui.benchColumns')} |`;
+  const lines = rows.map((row) => `| ${backend} | ${row.batch} | ${row.firstStepMs.toFixed(1)} | `
+    + `${row.modelMs.toFixed(1)} | ${row.drawMs.toFixed(2)} | ${row.wallMs.toFixed(1)} |`);
+  ui.benchTable.textContent = [
+    tr('ui.benchTitle', { hash: weightsHash, steps: rows[0]?.steps ?? 0 }), '', header,
+    `|${' --- |'.repeat(6)}`, ...lines, '', navigator.userAgent,
+  ].join('\n');
+  ui.benchTable.hidden = false;
+  ui.benchTable.dataset.rows = JSON.stringify(rows);
+  ui.benchStatus.textContent = tr('ui.benchDone');
 }
 
 async function main() {
@@ -419,8 +528,10 @@ async function main() {
   window.addEventListener(LANGUAGE_EVENT, retranslate);
   wireControls();
   updateStepsVisibility();
+  let module;
   try {
-    await init();
+    module = await loadWasm();
+    run.worker = ModelWorker.open(module);
   } catch (error) {
     showError(tr('ui.wasmFailed', { error: errorText(error) }));
     setPageState('error');
@@ -453,13 +564,21 @@ async function main() {
   setGenerator(run.generator, readSettings);
   ui.progress.value = 0;
   setStatus(tr('ui.ready'));
+  showFigures(null);
   setControls();
   setPageState('ready');
+  // Queued in the worker like every request: a Generate clicked meanwhile waits its turn.
   // null: the file has no fingerprint; '': this device computes what the trainer computed.
-  const mismatch = await run.generator.checkFingerprint().catch(errorText);
-  document.body.dataset.fingerprint = mismatch === null ? 'none' : mismatch === '' ? 'ok' : 'mismatch';
-  if (mismatch) showNotice(tr('ui.fingerprint', { mismatch }));
-  restoreFromHash(true);
+  run.generator.checkFingerprint().catch(errorText).then((mismatch) => {
+    document.body.dataset.fingerprint = mismatch === null ? 'none' : mismatch === '' ? 'ok' : 'mismatch';
+    if (mismatch) showNotice(tr('ui.fingerprint', { mismatch }));
+  });
+  if (new URLSearchParams(location.search).get('bench') === '1') {
+    restoreFromHash(false);
+    benchmark();
+  } else {
+    restoreFromHash(true);
+  }
 }
 
 main();

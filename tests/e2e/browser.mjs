@@ -13,8 +13,11 @@ export async function launch(webgpu) {
   return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args });
 }
 
-/** Opens `url`, recording the canvas after every drawn frame and every page/console error. */
-export async function openPage(browser, url) {
+/**
+ * Opens `url`, recording the canvas after every drawn frame and every page/console error;
+ * `initScript` (`[function, argument]`) runs before the page's own scripts.
+ */
+export async function openPage(browser, url, initScript) {
   const page = await browser.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -32,13 +35,14 @@ export async function openPage(browser, url) {
       window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
     });
   });
+  if (initScript) await page.addInitScript(...initScript);
   await page.goto(url);
   return { page, problems };
 }
 
 /** Waits until the page's state is one of `states`; returns it. */
 export async function settle(page, states = ['done', 'error']) {
-  await page.waitForFunction((wanted) => wanted.includes(document.body.dataset.state), states, { timeout: 240_000 });
+  await page.waitForFunction((wanted) => wanted.includes(document.body.dataset.state), states, { timeout: 240_000, polling: 100 });
   return page.evaluate(() => document.body.dataset.state);
 }
 

@@ -2,7 +2,7 @@
 // x_0 to [-1, 1] (as the paper's official code does) and once with the seeds' plain formula.
 
 import { oneOf, seedFrom } from '../params.js';
-import { drawFrame, nextFrame, runFromButton, stats } from './pixels.js';
+import { drawFrame, runFromButton, stats } from './pixels.js';
 
 export const STRINGS = {
   en: {
@@ -71,7 +71,7 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
     const ddpm = ui.sampler.value === 'ddpm';
     const steps = ddpm ? twins[0].timesteps : Math.min(50, twins[0].timesteps);
     const sides = [[twins[0], ui.on, true], [twins[1], ui.off, false]];
-    for (const [twin, , clip] of sides) twin.start({ seed, sampler: ddpm ? 'ddpm' : 'ddim', steps, clip });
+    for (const [twin, , clip] of sides) await twin.start({ seed, sampler: ddpm ? 'ddpm' : 'ddim', steps, clip });
     const every = ddpm ? 10 : 1;
     for (let step = 1; step <= steps; step += 1) {
       const draw = step % every === 0 || step === steps;
@@ -83,7 +83,6 @@ export function mountClipping(container, { tr, makeTwin, onChange }) {
         canvas.nextElementSibling.querySelector('.muted').textContent = tr('clipping.range', { min: min.toFixed(2), max: max.toFixed(2) });
       }
       if (draw) ui.status.textContent = tr('clipping.running', { step, total: steps });
-      await nextFrame();
     }
     ui.on.dataset.done = String(seed);
   }

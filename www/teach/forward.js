@@ -166,14 +166,14 @@ export function mountForward(container, { tr, table, size, generator, settings, 
     const { values, t } = state.xt;
     const main = settings();
     // DDPM takes all t remaining steps; DDIM keeps the main run's spacing below t.
-    twin.startFrom(values, t, {
-      seed: main.seed, sampler: main.sampler, steps: main.steps, clip: main.clip,
-      variance: main.variance, spacing: main.spacing,
-    });
     state.running = true;
     ui.denoise.disabled = true;
     ui.status.removeAttribute('data-i18n');
     try {
+      await twin.startFrom(values, t, {
+        seed: main.seed, sampler: main.sampler, steps: main.steps, clip: main.clip,
+        variance: main.variance, spacing: main.spacing,
+      });
       const every = main.sampler === 'ddpm' ? 10 : 1;
       const last = await runToEnd(twin, {
         every,

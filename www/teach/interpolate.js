@@ -4,7 +4,7 @@
 
 import { oneOf, seedFrom, wholeNumberIn } from '../params.js';
 import { slerpNoise } from '../pkg/ddpm_avatars.js';
-import { drawRow, nextFrame, runFromButton } from './pixels.js';
+import { drawRow, runFromButton } from './pixels.js';
 
 export const STRINGS = {
   en: {
@@ -44,7 +44,7 @@ const COUNTS = ['5', '8', '12'];
  * there makes it take exactly the plain run's steps, so its ends are seed A's and B's avatars.
  */
 async function startingLevel(twin, options) {
-  twin.start(options);
+  await twin.start(options);
   return (await twin.preview(false)).level;
 }
 
@@ -83,14 +83,13 @@ export function mountInterpolate(container, { tr, size, table, generator, settin
     const { clip, spacing } = settings(); // the main run's, so the ends are its avatars
     const options = { seed: a, sampler: 'ddim', steps, clip, spacing };
     const noise = slerpNoise(a, b, count, 3 * side * side);
-    twin.startFrom(noise, await startingLevel(twin, options), options);
+    await twin.startFrom(noise, await startingLevel(twin, options), options);
     drawRow(ui.canvas, noise, count, side);
     let frame;
     do {
       frame = await twin.step({ raw: true });
       drawRow(ui.canvas, frame.x, count, side);
       ui.status.textContent = tr('interpolate.running', { step: frame.step, total: frame.total });
-      await nextFrame();
     } while (!frame.done);
     ui.status.textContent = tr('interpolate.done', { a, b, count, steps });
     ui.canvas.dataset.done = `${a}-${b}-${count}`;

@@ -89,15 +89,10 @@ export function pixelDifference(a, b) {
   return { mean: total / a.length, max };
 }
 
-/** Resolves on the next animation frame (lets the page paint between steps). */
-export function nextFrame() {
-  return new Promise((resolve) => requestAnimationFrame(() => resolve()));
-}
-
 /**
- * Steps a started `generator` to the end: `onFrame(frame)` gets the starting image, every
- * `every`-th step and the last; a frame is yielded to the page between steps. Stops early when
- * `cancelled()` turns true. Resolves to the last frame drawn.
+ * Steps a started `generator` (a twin in the model worker: the page stays free while it
+ * computes) to the end: `onFrame(frame)` gets the starting image, every `every`-th step and
+ * the last. Stops early when `cancelled()` turns true. Resolves to the last frame drawn.
  */
 export async function runToEnd(generator, { every = 1, onFrame, cancelled = () => false }) {
   let last = await generator.preview(false);
@@ -111,7 +106,6 @@ export async function runToEnd(generator, { every = 1, onFrame, cancelled = () =
       last = frame;
       onFrame?.(frame);
     }
-    await nextFrame();
   }
   return last;
 }

@@ -162,10 +162,10 @@ export function mountTimeline(container, { tr, size, generator, onChange }) {
       return;
     }
     const seed = seedFrom(ui.seed.value);
-    twin.startFrom(dequantize(frame.x), frame.level, branchOptions(run, seed));
     branching = true;
     ui.button.disabled = true;
     try {
+      await twin.startFrom(dequantize(frame.x), frame.level, branchOptions(run, seed));
       const last = await runToEnd(twin, {
         every: run.sampler === 'ddpm' ? 10 : 1,
         onFrame: (step) => {
