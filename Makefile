@@ -15,11 +15,13 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench page-bench
+.PHONY: test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench gpu-rehearsal cuda cuda-check page-bench
 
 ## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 ## Clippy runs inside the test build (lint-test), so burn is compiled once, not again in check mode.
-test: setup fmt-check lint-test e2e
+## chromium comes first: its SwiftShader Vulkan driver runs the trainer's GPU test
+## (trainer/tests/vulkan.rs) as well as the browser tests.
+test: setup browser fmt-check lint-test e2e
 	@echo "make test: all checks passed"
 
 ## Install what a fresh machine lacks (and nothing else).
@@ -110,8 +112,28 @@ resume:
 weights:
 	$(TRAINER) export --run $(RUN) --out www/weights/avatars-64.safetensors
 
+## One table: training img/s and sampling ms/step of the default model on every backend this
+## build has (the CPU, and the GPU where a Vulkan driver is found).
 bench:
-	$(TRAINER) bench
+	$(TRAINER) bench --all
+
+## The trainer's GPU path without a GPU, on the SwiftShader Vulkan driver in Debian's chromium:
+## whether its kernels agree with the CPU, and the tiny model's figures on both.
+SWIFTSHADER := LD_LIBRARY_PATH=/usr/lib/chromium XDG_RUNTIME_DIR=$(CURDIR)/target/xdg \
+	VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json
+gpu-rehearsal: browser
+	mkdir -p -m 700 target/xdg
+	$(SWIFTSHADER) $(TRAINER) bench --all --config tiny --batch 8 --steps 3 --sample-steps 3 --warmup 1
+
+## The trainer with burn's CUDA backend (`--device cuda`), built offline for an NVIDIA machine
+## (README, "Training on an NVIDIA GPU"). cudarc's build reads the CUDA version from here, not
+## from a toolkit; burn is compiled again for this feature set (~15 min on 2 cores).
+CUDA_BUILD := CUDARC_CUDA_VERSION=13000 $(CARGO)
+cuda:
+	$(CUDA_BUILD) build --release -p trainer --features cuda
+## Whether the CUDA build compiles, without a GPU (type-checks every trainer target).
+cuda-check:
+	$(CUDA_BUILD) check -p trainer --features cuda --all-targets
 
 ## Page speed in headless chromium: ms/step of the tiny and a default-sized model, CPU
 ## fallback and WebGPU (SwiftShader), as a Markdown table.

@@ -133,7 +133,17 @@ impl AttentionBlock {
         let qkv = self.qkv.forward(tokens).unsqueeze_dim::<4>(1).chunk(3, 3);
         let [query, key, value]: [Tensor<4>; 3] =
             qkv.try_into().expect("chunk(3) gives three tensors");
-        let attended = attention(query, key, value, None, None, AttentionModuleOptions::default());
+        // softmax(q k^T / sqrt(C)) v. The scale is the default one, given explicitly because
+        // burn's GPU backend then always takes its matmul + softmax path (burn-cubecl's
+        // `attention` falls back for an explicit scale): the path the plain builds (the
+        // page's WebGPU, the trainer's `gpu`) take anyway, and the one trainer/tests/vulkan.rs
+        // checks against the CPU. With `autotune` (trainer features `gpu-tuned`, `cuda`) it
+        // would otherwise pick among flash-attention kernels that no test here has checked.
+        let options = AttentionModuleOptions {
+            scale: Some(1.0 / (channels as f64).sqrt()),
+            ..AttentionModuleOptions::default()
+        };
+        let attended = attention(query, key, value, None, None, options);
         let out = self.projection.forward(attended.squeeze_dim::<3>(1));
         x + out.swap_dims(1, 2).reshape([batch, channels, height, width])
     }

@@ -10,6 +10,7 @@ use ddpm_avatars::weights::DatasetInfo;
 use ddpm_avatars::{NoiseSchedule, Sampler, SamplerConfig, ScheduleConfig, UNetConfig};
 
 use crate::data::ImageDataset;
+use crate::device::DeviceChoice;
 use crate::train::{RunConfig, StepContext, optimizer, train_step};
 
 /// What to measure.
@@ -117,11 +118,77 @@ pub fn run(options: &BenchOptions, device: &Device) -> Result<Vec<BenchRow>> {
     Ok(rows)
 }
 
-/// The rows as a small text table.
-pub fn table(device_name: &str, rows: &[BenchRow]) -> String {
-    let mut text = format!("device: {device_name}\n{:<28} {:>12}  unit\n", "measurement", "value");
-    for row in rows {
-        text.push_str(&format!("{:<28} {:>12.2}  {}\n", row.what, row.value, row.unit));
+/// [`run`] on `choice`'s device, with a panic inside burn or a driver (e.g. no adapter behind
+/// a Vulkan loader) turned into an error, so `bench --all` can go on with the other backends.
+/// A GPU is first compared with the CPU ([`DeviceChoice::check_agrees_with_cpu`]); one that
+/// disagrees is still measured, with a warning on stderr, since its figures say what a fix
+/// would be worth.
+pub fn run_guarded(options: &BenchOptions, choice: DeviceChoice) -> Result<Vec<BenchRow>> {
+    let measure = || {
+        let device = choice.device()?;
+        if choice != DeviceChoice::Cpu {
+            let schedule = ScheduleConfig::default();
+            match choice.check_agrees_with_cpu(&options.model, schedule, &device) {
+                Ok(largest) => eprintln!(
+                    "--device {}: agrees with the CPU (largest difference {largest:.2e})",
+                    choice.name()
+                ),
+                Err(error) => eprintln!("warning: {error:#}"),
+            }
+        }
+        run(options, &device)
+    };
+    std::panic::catch_unwind(measure).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "a panic".into());
+        Err(anyhow::anyhow!("{message}"))
+    })
+}
+
+/// The measurements of each device (`(name, rows)`, all from the same [`BenchOptions`]) as
+/// one Markdown table, a column per device.
+pub fn table(columns: &[(String, Vec<BenchRow>)]) -> String {
+    let names: Vec<&str> = columns.iter().map(|(name, _)| name.as_str()).collect();
+    let mut text =
+        format!("| measurement | {} |\n|---|{}\n", names.join(" | "), "---|".repeat(names.len()));
+    let Some((_, first)) = columns.first() else { return text };
+    for (index, row) in first.iter().enumerate() {
+        let values: Vec<String> = columns
+            .iter()
+            .map(|(_, rows)| rows.get(index).map_or("-".into(), |r| format!("{:.2}", r.value)))
+            .collect();
+        text.push_str(&format!("| {} ({}) | {} |\n", row.what, row.unit, values.join(" | ")));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(what: &str, value: f64, unit: &'static str) -> BenchRow {
+        BenchRow { what: what.into(), value, unit }
+    }
+
+    #[test]
+    fn one_markdown_table_with_a_column_per_device() {
+        let cpu = vec![
+            row("training, batch 8", 1.234, "img/s"),
+            row("sampling, batch 1", 500.0, "ms/step"),
+        ];
+        let gpu = vec![row("training, batch 8", 900.0, "img/s")];
+        let text = table(&[("cpu".into(), cpu), ("vulkan".into(), gpu)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "| measurement | cpu | vulkan |");
+        assert_eq!(lines[1], "|---|---|---|");
+        assert_eq!(lines[2], "| training, batch 8 (img/s) | 1.23 | 900.00 |");
+        assert_eq!(
+            lines[3], "| sampling, batch 1 (ms/step) | 500.00 | - |",
+            "a missing figure is a dash"
+        );
+        assert_eq!(lines.len(), 4);
+    }
 }

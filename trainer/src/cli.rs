@@ -34,7 +34,8 @@ pub enum Command {
     Sample(SampleArgs),
     /// Held-out eps-MSE of a weights file at fixed (t, eps); comparable between runs.
     Eval(EvalArgs),
-    /// Training img/s and sampling ms/step of the default model on one device.
+    /// Training img/s and sampling ms/step of the default model: one device, or (--all) every
+    /// backend this build has, side by side in one table.
     Bench(BenchArgs),
 }
 
@@ -53,7 +54,8 @@ pub enum DataCommand {
 
 #[derive(Args)]
 pub struct DeviceArg {
-    /// Where to compute: vulkan (GPU), wgpu (GPU, automatic API) or cpu.
+    /// Where to compute: vulkan (GPU), wgpu (GPU, automatic API), cuda (NVIDIA GPU, a build
+    /// with `--features cuda`) or cpu. Default: the fastest this build has.
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
 }
@@ -281,6 +283,10 @@ pub struct BenchArgs {
     /// Model: default, tiny or a JSON file.
     #[arg(long, default_value = "default")]
     pub config: String,
+    /// Every backend this build has whose driver is present (cpu, vulkan, cuda), one column each,
+    /// instead of `--device` alone.
+    #[arg(long, conflicts_with = "device")]
+    pub all: bool,
 }
 
 impl Command {
@@ -290,6 +296,8 @@ impl Command {
             Command::Train(args) => Some(args.device.choice()),
             Command::Sample(args) => Some(args.device.choice()),
             Command::Eval(args) => Some(args.device.choice()),
+            // With --all, burn's default device stays the CPU, which every machine has.
+            Command::Bench(args) if args.all => Some(DeviceChoice::Cpu),
             Command::Bench(args) => Some(args.device.choice()),
             Command::Export(_) => Some(DeviceChoice::Cpu),
             Command::Data(_) => None,

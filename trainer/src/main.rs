@@ -66,6 +66,13 @@ fn train_command(args: TrainArgs) -> Result<()> {
     } else {
         start_run(&args, &device)?
     };
+    if choice != DeviceChoice::Cpu {
+        let largest = choice.check_agrees_with_cpu(&config.model, config.schedule, &device)?;
+        println!(
+            "--device {} agrees with the CPU (largest difference {largest:.2e})",
+            choice.name()
+        );
+    }
     train::write_run_config(&args.run, &config)?;
     let dataset = load_training_images(&args.data, &args.run, &config)?;
     let session = Session {
@@ -278,8 +285,6 @@ fn eval_command(args: EvalArgs) -> Result<()> {
 }
 
 fn bench_command(args: BenchArgs) -> Result<()> {
-    let choice = args.device.choice();
-    choice.check_available()?;
     let options = bench::BenchOptions {
         model: model_config(&args.config)?,
         train_batch: args.batch,
@@ -288,8 +293,20 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         sample_steps: args.sample_steps,
         warmup_steps: args.warmup,
     };
-    let rows = bench::run(&options, &choice.device()?)?;
-    print!("{}", bench::table(choice.burn_device_name(), &rows));
+    let choices = if args.all { DeviceChoice::in_this_build() } else { vec![args.device.choice()] };
+    let mut columns = Vec::new();
+    for choice in choices {
+        // The column is headed by the `--device` value that measures it alone.
+        let name = choice.name();
+        let rows = choice.check_available().and_then(|()| bench::run_guarded(&options, choice));
+        match rows {
+            Ok(rows) => columns.push((name, rows)),
+            // One backend failing (e.g. a Vulkan loader without a GPU driver) leaves the others.
+            Err(error) if args.all => eprintln!("--device {name}: not measured: {error:#}"),
+            Err(error) => return Err(error),
+        }
+    }
+    print!("{}", bench::table(&columns));
     Ok(())
 }
 

@@ -156,8 +156,9 @@ pub struct StepContext<'a> {
     pub device: &'a Device,
 }
 
-/// One optimiser step of L_simple. Returns the updated model and the loss (read back, so
-/// a non-finite value stops the run before it reaches the weights).
+/// One optimiser step of L_simple on the batch of `step` (data, timesteps and noise drawn
+/// from (seed, step)). Returns the updated model and the loss (read back, so a non-finite
+/// value stops the run before it reaches the weights).
 pub fn train_step(
     model: UNet,
     optimizer: &mut ModuleOptimizer,
@@ -172,9 +173,37 @@ pub fn train_step(
     let x0 = Tensor::<4>::from_data(TensorData::new(batch.values, shape), device);
     let timesteps = draw_timesteps(config.seed, step, config.batch_size, schedule.timesteps());
     let noise = Tensor::<4>::random(shape, Distribution::Normal(0.0, 1.0), device);
+    let inputs = StepInputs { x0, timesteps, noise };
+    optimise_on(model, optimizer, inputs, config, schedule, step)
+}
+
+/// What one training step learns from: clean images `x0` (`[batch, 3, size, size]`, in
+/// [-1, 1]), a timestep per image and the noise `eps` (same shape as `x0`).
+pub struct StepInputs {
+    /// The clean images.
+    pub x0: Tensor<4>,
+    /// `t` of each image, `0..T`.
+    pub timesteps: Vec<usize>,
+    /// `eps ~ N(0, I)`.
+    pub noise: Tensor<4>,
+}
+
+/// The optimiser step of [`train_step`] on given inputs: noise `x0` to `x_t`, take the
+/// gradient of L_simple, clip it, apply Adam at the learning rate of `step`. Separate so the
+/// same inputs can be fed to two devices (the GPU path is checked against the CPU this way).
+pub fn optimise_on(
+    model: UNet,
+    optimizer: &mut ModuleOptimizer,
+    inputs: StepInputs,
+    config: &RunConfig,
+    schedule: &NoiseSchedule,
+    step: u64,
+) -> Result<(UNet, f32)> {
+    let StepInputs { x0, timesteps, noise } = inputs;
+    let device = x0.device();
     let x_t = schedule.q_sample(x0, &timesteps, noise.clone());
     let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
-    let t = Tensor::<1>::from_data(TensorData::new(t, [config.batch_size]), device);
+    let t = Tensor::<1>::from_data(TensorData::new(t, [timesteps.len()]), &device);
     // L_simple = || eps - eps_theta(x_t, t) ||^2, averaged over pixels and batch (eq. 14).
     let loss = (model.forward(x_t, t) - noise).square().mean();
     let loss_value: f32 = loss.clone().into_scalar();

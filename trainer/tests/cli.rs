@@ -198,10 +198,11 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
         "cpu",
     ]);
     assert!(evaluated.contains("held-out eps-MSE") && evaluated.contains("images"), "{evaluated}");
-    let benched = succeed(&[
+    // --all: every backend this build has, one column each. Vulkan is pointed at a driver
+    // list that does not exist, so on every machine it is the one left out, with a note.
+    let bench_args = [
         "bench",
-        "--device",
-        "cpu",
+        "--all",
         "--config",
         "tiny",
         "--batch",
@@ -212,8 +213,22 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
         "1",
         "--warmup",
         "1",
-    ]);
-    assert!(benched.contains("img/s") && benched.contains("ms/step"), "{benched}");
+    ];
+    let benched = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(bench_args)
+        .env("VK_ICD_FILENAMES", root.join("no-such-driver.json"))
+        .output()
+        .expect("run trainer");
+    let (table, notes) =
+        (String::from_utf8_lossy(&benched.stdout), String::from_utf8_lossy(&benched.stderr));
+    assert!(benched.status.success(), "bench --all failed: {table}{notes}");
+    assert!(table.starts_with("| measurement | cpu |\n"), "{table}");
+    for row in ["| training, batch 2 (img/s) |", "| sampling, batch 16 (ms/step) |"] {
+        assert!(table.contains(row), "{row} missing from {table}");
+    }
+    if cfg!(feature = "gpu") {
+        assert!(notes.contains("--device vulkan: not measured"), "{notes}");
+    }
 
     // 5. A diverging run stops with a message naming the step and keeps its last good checkpoint.
     let diverging = root.join("diverging");

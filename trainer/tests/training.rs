@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, bridge};
 use burn::tensor::Device;
 use ddpm_avatars::weights::DatasetInfo;
-use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNet, UNetConfig};
+use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNetConfig};
 use trainer::checkpoint;
 use trainer::data::ImageDataset;
 use trainer::ema::Ema;
 use trainer::train::{self, RunConfig, Session, StepContext, StopRule, optimizer, train_step};
+
+mod common;
+use common::{all_values, generated_images, max_difference};
 
 fn context<'a>(
     config: &'a RunConfig,
@@ -23,36 +25,6 @@ fn context<'a>(
     device: &'a Device,
 ) -> StepContext<'a> {
     StepContext { config, schedule, dataset, device }
-}
-
-/// 64 images of 16x16: a coloured disc of varying position, size and colour on a flat
-/// background, so there is structure to learn.
-pub fn generated_images(count: usize, size: usize) -> Vec<u8> {
-    let mut pixels = Vec::with_capacity(count * 3 * size * size);
-    for i in 0..count {
-        let (cx, cy) = ((3 + i * 5 % 10) as f32, (3 + i * 7 % 10) as f32);
-        let radius = 3.0 + (i % 4) as f32;
-        let disc = [(i * 40 % 256) as u8, (255 - i * 20 % 256) as u8, (i * 90 % 256) as u8];
-        let background = [230u8, 220, (i * 13 % 100) as u8 + 120];
-        for channel in 0..3 {
-            for y in 0..size {
-                for x in 0..size {
-                    let inside =
-                        (x as f32 - cx).powi(2) + (y as f32 - cy).powi(2) < radius * radius;
-                    pixels.push(if inside { disc[channel] } else { background[channel] });
-                }
-            }
-        }
-    }
-    pixels
-}
-
-fn all_values(model: &UNet) -> Vec<f32> {
-    model
-        .collect(None, None, false)
-        .iter()
-        .flat_map(|t| bridge::to_data(t).unwrap().try_into_vec_as::<f32>().unwrap())
-        .collect()
 }
 
 /// A tiny-model run on generated discs without dropout; `parent_steps` > 0 makes it an
@@ -75,12 +47,6 @@ fn tiny_run(batch_size: usize, ema_decay: f64, parent_steps: u64) -> RunConfig {
         parent_steps,
         parent_images: parent_steps * batch_size as u64,
     }
-}
-
-/// Largest absolute difference between two parameter lists.
-fn max_difference(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
