@@ -15,7 +15,7 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench gpu-rehearsal cuda cuda-check page-bench
+.PHONY: test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench gpu-rehearsal cuda cuda-check gpu-pack page-bench
 
 ## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 ## Clippy runs inside the test build (lint-test), so burn is compiled once, not again in check mode.
@@ -134,6 +134,19 @@ cuda:
 ## Whether the CUDA build compiles, without a GPU (type-checks every trainer target).
 cuda-check:
 	$(CUDA_BUILD) check -p trainer --features cuda --all-targets
+
+## What a GPU session carries to the lent machine (no Rust, no network there; 64 MiB at most):
+## .run/ = the CUDA + Vulkan trainer, xz-packed; the avatar set; CUDA 13.0 headers (PyPI wheels,
+## used when the machine's venv lacks them); .gl/ = the Vulkan loader (Debian). There,
+## trainer/gpu/session.sh start MINUTES | watch SECONDS | finish (see its header).
+gpu-pack: cuda
+	mkdir -p .run/wheels .gl
+	xz -T2 -6 -c target/release/trainer > .run/trainer.xz.partial && mv .run/trainer.xz.partial .run/trainer.xz
+	test -d data/avatars || target/release/trainer data avatars --count 20000 --out data/avatars
+	tar -cJf .run/avatars.tar.xz -C data avatars
+	pip download --quiet --no-deps -d .run/wheels nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85
+	cd .gl && apt-get download libvulkan1
+	du -ch .run/trainer.xz .run/avatars.tar.xz .run/wheels .gl | tail -1
 
 ## Page speed in headless chromium: ms/step of the tiny and a default-sized model, CPU
 ## fallback and WebGPU (SwiftShader), as a Markdown table.
