@@ -11,12 +11,20 @@ use burn::nn::{
 use burn::tensor::activation::silu;
 use burn::tensor::module::{attention, interpolate};
 use burn::tensor::ops::{AttentionModuleOptions, InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
 
 /// A 3x3 convolution that keeps the spatial size.
 pub(crate) fn conv3x3(in_channels: usize, out_channels: usize) -> Conv2dConfig {
     Conv2dConfig::new([in_channels, out_channels], [3, 3])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+}
+
+/// GroupNorm computed in f32 whatever `x`'s dtype, the result in `x`'s dtype: with mixed
+/// precision (the trainer's `--precision bf16`) the statistics keep f32's accuracy, and the
+/// norm's scale and shift stay f32. In f32 the casts do nothing.
+pub(crate) fn normalize(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    let dtype: FloatDType = x.dtype().into();
+    norm.forward(x.cast(FloatDType::F32)).cast(dtype)
 }
 
 /// Configuration of [`ResBlock`].
@@ -77,10 +85,10 @@ impl ResBlock {
     /// - x: `[batch, in, height, width]`, time: `[batch, time_channels]`
     /// - output: `[batch, out, height, width]`
     pub fn forward(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
-        let h = self.conv_1.forward(silu(self.norm_1.forward(x.clone())));
+        let h = self.conv_1.forward(silu(normalize(&self.norm_1, x.clone())));
         let time_bias = self.time_projection.forward(silu(time)).unsqueeze_dims::<4>(&[2, 3]);
         let h = h + time_bias;
-        let h = self.conv_2.forward(self.dropout.forward(silu(self.norm_2.forward(h))));
+        let h = self.conv_2.forward(self.dropout.forward(silu(normalize(&self.norm_2, h))));
         let skip = match &self.skip {
             Some(conv) => conv.forward(x),
             None => x,
@@ -128,9 +136,13 @@ impl AttentionBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [batch, channels, height, width] = x.dims();
         // [B, C, H, W] -> [B, 1 head, H*W, C]
-        let tokens =
-            self.norm.forward(x.clone()).reshape([batch, channels, height * width]).swap_dims(1, 2);
-        let qkv = self.qkv.forward(tokens).unsqueeze_dim::<4>(1).chunk(3, 3);
+        let tokens = normalize(&self.norm, x.clone())
+            .reshape([batch, channels, height * width])
+            .swap_dims(1, 2);
+        // The attention itself in f32 (its softmax above all), like the norms; q, k, v come
+        // from the layer's dtype (bf16 with mixed precision) and the result goes back to it.
+        let dtype: FloatDType = tokens.dtype().into();
+        let qkv = self.qkv.forward(tokens).cast(FloatDType::F32).unsqueeze_dim::<4>(1).chunk(3, 3);
         let [query, key, value]: [Tensor<4>; 3] =
             qkv.try_into().expect("chunk(3) gives three tensors");
         // softmax(q k^T / sqrt(C)) v. The scale is the default one, given explicitly because
@@ -144,7 +156,7 @@ impl AttentionBlock {
             ..AttentionModuleOptions::default()
         };
         let attended = attention(query, key, value, None, None, options);
-        let out = self.projection.forward(attended.squeeze_dim::<3>(1));
+        let out = self.projection.forward(attended.squeeze_dim::<3>(1).cast(dtype));
         x + out.swap_dims(1, 2).reshape([batch, channels, height, width])
     }
 }

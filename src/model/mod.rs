@@ -4,6 +4,8 @@ mod blocks;
 mod plan;
 mod time_embedding;
 
+use blocks::normalize;
+
 pub use blocks::{
     AttentionBlock, AttentionBlockConfig, Downsample, ResBlock, ResBlockConfig, Upsample,
 };
@@ -328,7 +330,7 @@ impl UNet {
         }
 
         // 5. out
-        self.conv_out.forward(silu(self.norm_out.forward(h)))
+        self.conv_out.forward(silu(normalize(&self.norm_out, h)))
     }
 }
 

@@ -4,7 +4,7 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::activation::silu;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
 
 /// Configuration of [`TimeEmbedding`].
 #[derive(Config, Debug)]
@@ -45,7 +45,9 @@ impl TimeEmbedding {
     /// - timesteps: `[batch]` (0-based step indices as floats)
     /// - output: `[batch, embedding_dim]`
     pub fn forward(&self, timesteps: Tensor<1>) -> Tensor<2> {
-        let code = sinusoidal_code(timesteps, self.sinusoidal_dim);
+        // The code in f32, then in the layers' dtype (bf16 with mixed precision).
+        let dtype: FloatDType = self.linear_1.weight.val().dtype().into();
+        let code = sinusoidal_code(timesteps, self.sinusoidal_dim).cast(dtype);
         self.linear_2.forward(silu(self.linear_1.forward(code)))
     }
 }

@@ -11,6 +11,7 @@ use ddpm_avatars::{NoiseSchedule, Sampler, SamplerConfig, ScheduleConfig, UNetCo
 
 use crate::data::ImageDataset;
 use crate::device::DeviceChoice;
+use crate::precision::Precision;
 use crate::train::{RunConfig, StepContext, optimizer, train_step};
 
 /// What to measure.
@@ -28,6 +29,8 @@ pub struct BenchOptions {
     pub sample_steps: usize,
     /// Untimed steps first (autotune, shader compilation, allocation).
     pub warmup_steps: usize,
+    /// The training steps' arithmetic.
+    pub precision: Precision,
 }
 
 /// One line of the table.
@@ -66,6 +69,7 @@ pub fn run(options: &BenchOptions, device: &Device) -> Result<Vec<BenchRow>> {
         parent: None,
         parent_steps: 0,
         parent_images: 0,
+        precision: options.precision,
     };
     let train_device = device.clone().autodiff();
     let schedule = NoiseSchedule::new(config.schedule);
@@ -88,7 +92,8 @@ pub fn run(options: &BenchOptions, device: &Device) -> Result<Vec<BenchRow>> {
     if let Some(started) = timed {
         let images = (options.train_steps * options.train_batch) as f64;
         rows.push(BenchRow {
-            what: format!("training, batch {}", options.train_batch),
+            what: format!("training, batch {}, {:?}", options.train_batch, options.precision)
+                .to_lowercase(),
             value: images / started.elapsed().as_secs_f64(),
             unit: "img/s",
         });

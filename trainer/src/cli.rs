@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ddpm_avatars::sampler::{DdpmVariance, TimestepSpacing};
 use ddpm_avatars::weights::StorageDtype;
 use trainer::device::DeviceChoice;
+use trainer::precision::Precision;
 
 // On the clap items below, `///` is `--help` text written for users (clap reads it); notes
 // for readers of the code use `//`.
@@ -125,6 +126,10 @@ pub struct TrainArgs {
     /// Licence line for the weights' metadata (default: read from DATA/LICENSE.md).
     #[arg(long)]
     pub licence: Option<String>,
+    /// Arithmetic of each step: f32, or bf16 with f32 master weights (normalisation,
+    /// attention, loss and Adam in f32). bf16 needs --device cuda or cpu.
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
 }
 
 #[derive(Args)]
@@ -287,6 +292,9 @@ pub struct BenchArgs {
     /// instead of `--device` alone.
     #[arg(long, conflicts_with = "device")]
     pub all: bool,
+    /// Arithmetic of the training steps (see `train --precision`).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
 }
 
 impl Command {

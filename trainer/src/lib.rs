@@ -13,6 +13,7 @@ pub mod device;
 pub mod ema;
 pub mod eval;
 pub mod export;
+pub mod precision;
 pub mod progress;
 pub mod report;
 pub mod sample;

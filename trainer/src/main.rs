@@ -16,6 +16,7 @@ use ddpm_avatars::weights::{DatasetInfo, LoadedWeights, load_from_file};
 use ddpm_avatars::{SamplerConfig, SamplerKind, ScheduleConfig, UNetConfig};
 use trainer::data::ImageDataset;
 use trainer::device::DeviceChoice;
+use trainer::precision::Precision;
 use trainer::train::{RunConfig, Session, StopRule};
 use trainer::{avatars, bench, eval, export, sample, train};
 
@@ -66,6 +67,14 @@ fn train_command(args: TrainArgs) -> Result<()> {
     } else {
         start_run(&args, &device)?
     };
+    if config.precision == Precision::Bf16
+        && matches!(choice, DeviceChoice::Vulkan | DeviceChoice::Wgpu)
+    {
+        bail!(
+            "--precision bf16 needs --device cuda or cpu: burn 0.22's wgpu/Vulkan backend has no \
+             bf16 (use --precision f32 there)"
+        );
+    }
     if choice != DeviceChoice::Cpu {
         let largest = choice.check_agrees_with_cpu(&config.model, config.schedule, &device)?;
         println!(
@@ -132,6 +141,7 @@ fn start_run(args: &TrainArgs, device: &Device) -> Result<(RunConfig, Option<Loa
         parent: parent.as_ref().map(|parent| parent.short_hash.clone()),
         parent_steps: lineage.map_or(0, |training| training.steps),
         parent_images: lineage.map_or(0, |training| training.images_seen),
+        precision: args.precision,
     };
     Ok((config, parent))
 }
@@ -292,6 +302,7 @@ fn bench_command(args: BenchArgs) -> Result<()> {
         sample_batches: vec![1, 16],
         sample_steps: args.sample_steps,
         warmup_steps: args.warmup,
+        precision: args.precision,
     };
     let choices = if args.all { DeviceChoice::in_this_build() } else { vec![args.device.choice()] };
     let mut columns = Vec::new();

@@ -21,6 +21,7 @@ use crate::checkpoint;
 use crate::clip::clip_global_norm;
 use crate::data::ImageDataset;
 use crate::ema::Ema;
+use crate::precision::{self, Precision};
 use crate::progress::Progress;
 use crate::report;
 
@@ -59,6 +60,9 @@ pub struct RunConfig {
     pub parent_steps: u64,
     /// Images seen by the parent.
     pub parent_images: u64,
+    /// The arithmetic of each step (the weights stay f32); f32 for runs from before it existed.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// When to stop (whichever comes first).
@@ -204,8 +208,10 @@ pub fn optimise_on(
     let x_t = schedule.q_sample(x0, &timesteps, noise.clone());
     let t: Vec<f32> = timesteps.iter().map(|&t| t as f32).collect();
     let t = Tensor::<1>::from_data(TensorData::new(t, [timesteps.len()]), &device);
-    // L_simple = || eps - eps_theta(x_t, t) ||^2, averaged over pixels and batch (eq. 14).
-    let loss = (model.forward(x_t, t) - noise).square().mean();
+    // L_simple = || eps - eps_theta(x_t, t) ||^2, averaged over pixels and batch (eq. 14),
+    // in f32 whatever the precision of the U-Net's arithmetic.
+    let prediction = precision::predict_in(config.precision, &model, x_t, t);
+    let loss = (prediction - noise).square().mean();
     let loss_value: f32 = loss.clone().into_scalar();
     if !loss_value.is_finite() {
         bail!("the loss became {loss_value} at step {}; the weights were not updated", step + 1);
@@ -329,7 +335,7 @@ pub fn write_run_config(run: &Path, config: &RunConfig) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{RunConfig, learning_rate};
+    use super::{Precision, RunConfig, learning_rate};
     use ddpm_avatars::weights::DatasetInfo;
     use ddpm_avatars::{ScheduleConfig, UNetConfig};
 
@@ -350,6 +356,7 @@ mod tests {
             parent: (parent_steps > 0).then(|| "0123456789ab".into()),
             parent_steps,
             parent_images: parent_steps * 8,
+            precision: Precision::F32,
         }
     }
 

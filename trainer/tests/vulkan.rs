@@ -30,6 +30,7 @@ use ddpm_avatars::weights::DatasetInfo;
 use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNetConfig};
 use trainer::data::ImageDataset;
 use trainer::device::DeviceChoice;
+use trainer::precision::Precision;
 use trainer::train::{RunConfig, StepInputs, optimise_on, optimizer};
 
 mod common;
@@ -256,6 +257,7 @@ fn tiny_run() -> RunConfig {
         parent: None,
         parent_steps: 0,
         parent_images: 0,
+        precision: Precision::F32,
     }
 }
 
