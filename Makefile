@@ -136,17 +136,20 @@ cuda-check:
 	$(CUDA_BUILD) check -p trainer --features cuda --all-targets
 
 ## What a GPU session carries to the lent machine (no Rust, no network there; 64 MiB at most):
-## .run/ = the CUDA + Vulkan trainer, xz-packed; the avatar set; CUDA 13.0 headers (PyPI wheels,
+## .run/ = the CUDA + Vulkan trainer and the avatar set as one dataset file (the PNGs are 53 MB
+## under xz, the decoded bytes 22 MB), xz-packed; CUDA 13.0 headers (PyPI wheels,
 ## used when the machine's venv lacks them); .gl/ = the Vulkan loader (Debian). There,
 ## trainer/gpu/session.sh start MINUTES | watch SECONDS | finish (see its header).
 gpu-pack: cuda
 	mkdir -p .run/wheels .gl
 	xz -T2 -6 -c target/release/trainer > .run/trainer.xz.partial && mv .run/trainer.xz.partial .run/trainer.xz
 	test -d data/avatars || target/release/trainer data avatars --count 20000 --out data/avatars
-	tar -cJf .run/avatars.tar.xz -C data avatars
+	target/release/trainer data pack --data data/avatars --size 64 --out .run/avatars-64.dataset
+	xz -T2 -6 -c .run/avatars-64.dataset > .run/avatars-64.dataset.xz && rm .run/avatars-64.dataset
+	cp data/avatars/LICENSE.md .run/avatars-LICENSE.md
 	pip download --quiet --no-deps -d .run/wheels nvidia-cuda-runtime==13.0.96 nvidia-cuda-cccl==13.0.85
 	cd .gl && apt-get download libvulkan1
-	du -ch .run/trainer.xz .run/avatars.tar.xz .run/wheels .gl | tail -1
+	du -ch .run/trainer.xz .run/avatars-64.dataset.xz .run/avatars-LICENSE.md .run/wheels .gl | tail -1
 
 ## Page speed in headless chromium: ms/step of the tiny and a default-sized model, CPU
 ## fallback and WebGPU (SwiftShader), as a Markdown table.

@@ -19,6 +19,9 @@ PACK=.run
 RUN=$PACK/run
 TRAINER=$PACK/trainer
 PUBLISHED=www/weights/avatars-64.safetensors
+# The avatar set as one dataset file (`trainer data pack`), and its licence for the metadata.
+DATA=$PACK/avatars-64.dataset
+DATASET=(--dataset-name avatars --licence "$(grep -m1 -E '^(Licence|License):' "$PACK/avatars-LICENSE.md" 2>/dev/null || echo unknown)")
 OUT=${OUT:-$PACK/out}
 
 say() { printf '[session %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -27,7 +30,7 @@ die() { say "error: $*" >&2; exit 1; }
 unpack() {
     [ -f "$PACK/trainer.xz" ] || die "$PACK/trainer.xz is missing: run 'make gpu-pack' and carry $PACK"
     [ -x "$TRAINER" ] || { xz -dc "$PACK/trainer.xz" > "$TRAINER.partial" && chmod +x "$TRAINER.partial" && mv "$TRAINER.partial" "$TRAINER"; }
-    [ -d data/avatars ] || { mkdir -p data && tar -xJf "$PACK/avatars.tar.xz" -C data; }
+    [ -f "$DATA" ] || { xz -dc "$DATA.xz" > "$DATA.partial" && mv "$DATA.partial" "$DATA"; }
     [ -d "$PACK/cuda" ] || { mkdir -p "$PACK/cuda" && for wheel in "$PACK"/wheels/*.whl; do python3 -m zipfile -e "$wheel" "$PACK/cuda"; done; }
     # The Vulkan loader (Debian packages) for --device vulkan; the driver brings its ICD.
     if ls .gl/*.deb >/dev/null 2>&1; then
@@ -76,7 +79,7 @@ start() {
     [ -f "$PUBLISHED" ] && parent=(--init-from "$PUBLISHED")
     say "training on --device $device for $minutes minutes ${parent[*]}"
     # shellcheck disable=SC2086
-    setsid nohup "$TRAINER" train --device "$device" --data data/avatars --run "$RUN" \
+    setsid nohup "$TRAINER" train --device "$device" --data "$DATA" "${DATASET[@]}" --run "$RUN" \
         --max-minutes "$minutes" --checkpoint-every 2000 "${parent[@]}" ${TRAIN:-} \
         > "$RUN/train.out" 2>&1 < /dev/null &
     sleep 60
@@ -98,9 +101,9 @@ finish() {
     local weights=$OUT/avatars-64.safetensors
     "$TRAINER" export --run "$RUN" --out "$weights"
     {
-        echo "new:"; "$TRAINER" eval --device "$device" --weights "$weights" --data data/avatars
+        echo "new:"; "$TRAINER" eval --device "$device" --weights "$weights" --data "$DATA"
         if [ -f "$PUBLISHED" ]; then
-            echo "parent:"; "$TRAINER" eval --device "$device" --weights "$PUBLISHED" --data data/avatars
+            echo "parent:"; "$TRAINER" eval --device "$device" --weights "$PUBLISHED" --data "$DATA"
         fi
     } 2>&1 | tee "$OUT/eval.txt"
     # The README's grid: 64 avatars, DDPM 1000 steps, seeds 0..63 (GRID overrides, e.g. for

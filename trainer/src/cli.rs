@@ -51,6 +51,20 @@ pub enum DataCommand {
         #[arg(long, default_value = "data/avatars")]
         out: PathBuf,
     },
+    /// Decodes an image folder into one dataset file (the images as bytes, the held-out
+    /// split), usable as `--data` by train and eval: about 10x smaller than the PNGs once
+    /// xz-compressed, which is how a GPU session carries the avatar set.
+    Pack {
+        /// Image folder.
+        #[arg(long)]
+        data: PathBuf,
+        /// Image size the model trains at.
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        /// Dataset file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Args)]

@@ -46,6 +46,21 @@ fn select_default_device(command: &Command) {
 
 fn run(command: Command) -> Result<()> {
     match command {
+        Command::Data(DataCommand::Pack { data, size, out }) => {
+            let dataset = trainer::data::ImageDataset::load(&data, size, &out, 1)?;
+            let report = dataset.report();
+            if !out.is_file() {
+                bail!("could not write {}", out.display());
+            }
+            println!(
+                "{}: {} images of {size}x{size} ({} held out){}",
+                out.display(),
+                report.loaded,
+                dataset.len_heldout(),
+                if report.from_cache { ", already up to date" } else { "" }
+            );
+            Ok(())
+        }
         Command::Data(DataCommand::Avatars { count, out }) => {
             println!("{}", avatars::build_avatar_dataset(count, &out)?);
             Ok(())

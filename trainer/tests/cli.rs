@@ -198,6 +198,34 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
         "cpu",
     ]);
     assert!(evaluated.contains("held-out eps-MSE") && evaluated.contains("images"), "{evaluated}");
+    // The folder packed into one dataset file evaluates the same held-out images, the same.
+    let packed = root.join("images-16.dataset");
+    let packed_path = packed.to_str().unwrap();
+    let report = succeed(&["data", "pack", "--data", data, "--size", "16", "--out", packed_path]);
+    assert!(report.contains("64 images of 16x16"), "{report}");
+    let from_file = succeed(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        packed_path,
+        "--device",
+        "cpu",
+    ]);
+    let figure = |text: &str| text.lines().find(|l| l.contains("eps-MSE")).map(str::to_owned);
+    assert_eq!(figure(&from_file), figure(&evaluated), "the dataset file evaluates differently");
+    std::fs::write(root.join("not-a-dataset"), b"PNG?").unwrap();
+    let refused = trainer(&[
+        "eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--data",
+        root.join("not-a-dataset").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && message.contains("dataset file"), "{message}");
     // --all: every backend this build has, one column each. Vulkan is pointed at a driver
     // list that does not exist, so on every machine it is the one left out, with a note.
     let bench_args = [
@@ -223,7 +251,7 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
         (String::from_utf8_lossy(&benched.stdout), String::from_utf8_lossy(&benched.stderr));
     assert!(benched.status.success(), "bench --all failed: {table}{notes}");
     assert!(table.starts_with("| measurement | cpu |\n"), "{table}");
-    for row in ["| training, batch 2 (img/s) |", "| sampling, batch 16 (ms/step) |"] {
+    for row in ["| training, batch 2, f32 (img/s) |", "| sampling, batch 16 (ms/step) |"] {
         assert!(table.contains(row), "{row} missing from {table}");
     }
     if cfg!(feature = "gpu") {

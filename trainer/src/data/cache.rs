@@ -29,12 +29,13 @@ struct CacheHeader {
     first_skipped: Vec<String>,
 }
 
-/// Loads the cache if it holds `image_size` images of the folder with `fingerprint`.
+/// Loads the cache if it holds `image_size` images of the folder with `fingerprint` (of any
+/// folder for `None`: a dataset file given as `--data`, see [`ImageDataset::load`]).
 /// `Err(None)`: there is no cache; `Err(Some(reason))`: it exists but cannot be used.
 pub(super) fn read_cache(
     path: &Path,
     image_size: usize,
-    fingerprint: &str,
+    fingerprint: Option<&str>,
 ) -> Result<ImageDataset, Option<String>> {
     let mut file = match File::open(path) {
         Ok(file) => file,
@@ -62,7 +63,7 @@ pub(super) fn read_cache(
     if header.image_size != image_size {
         return Err(Some(format!("holds {0}x{0} images, not {image_size}", header.image_size)));
     }
-    if header.fingerprint != fingerprint {
+    if fingerprint.is_some_and(|fingerprint| header.fingerprint != fingerprint) {
         return Err(Some("the image folder changed since it was written".into()));
     }
     let pixel_len = header
