@@ -146,9 +146,9 @@ impl DeviceChoice {
             };
             bail!(
                 "--device {} computes the U-Net differently from the CPU ({why}; tolerance {}): \
-                 this build's GPU kernels give wrong results on this driver. An autotuned build \
-                 (`gpu-tuned`, `cuda`) may pick other kernels than the plain `gpu` one (or the other way \
-                 round); or use --device cpu",
+                 this build's GPU kernels give wrong results on this driver. An autotuned \
+                 build (`gpu-tuned`, `cuda`) may pick other kernels than the plain `gpu` one \
+                 (or the other way round); or use --device cpu",
                 self.name(),
                 ddpm_avatars::weights::FINGERPRINT_TOLERANCE
             )
