@@ -60,6 +60,11 @@ fn parameters(path: &Path) -> Vec<(String, Vec<f32>)> {
         .collect()
 }
 
+/// `trainer eval` of `weights` on `data`, on the CPU.
+fn eval_args<'a>(weights: &'a str, data: &'a str) -> [&'a str; 7] {
+    ["eval", "--weights", weights, "--data", data, "--device", "cpu"]
+}
+
 fn checkpoint(run: &Path, step: u64) -> PathBuf {
     run.join("checkpoints").join(format!("step-{step:09}"))
 }
@@ -188,42 +193,19 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     assert_ne!(leading.as_raw(), trailing.as_raw(), "the spacing changes the samples");
 
     // 4. eval and bench print their figures.
-    let evaluated = succeed(&[
-        "eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--data",
-        data,
-        "--device",
-        "cpu",
-    ]);
+    let weights_path = weights.to_str().unwrap();
+    let evaluated = succeed(&eval_args(weights_path, data));
     assert!(evaluated.contains("held-out eps-MSE") && evaluated.contains("images"), "{evaluated}");
     // The folder packed into one dataset file evaluates the same held-out images, the same.
     let packed = root.join("images-16.dataset");
     let packed_path = packed.to_str().unwrap();
     let report = succeed(&["data", "pack", "--data", data, "--size", "16", "--out", packed_path]);
     assert!(report.contains("64 images of 16x16"), "{report}");
-    let from_file = succeed(&[
-        "eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--data",
-        packed_path,
-        "--device",
-        "cpu",
-    ]);
+    let from_file = succeed(&eval_args(weights_path, packed_path));
     let figure = |text: &str| text.lines().find(|l| l.contains("eps-MSE")).map(str::to_owned);
     assert_eq!(figure(&from_file), figure(&evaluated), "the dataset file evaluates differently");
     std::fs::write(root.join("not-a-dataset"), b"PNG?").unwrap();
-    let refused = trainer(&[
-        "eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--data",
-        root.join("not-a-dataset").to_str().unwrap(),
-        "--device",
-        "cpu",
-    ]);
+    let refused = trainer(&eval_args(weights_path, root.join("not-a-dataset").to_str().unwrap()));
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success() && message.contains("dataset file"), "{message}");
     // --all: every backend this build has, one column each. Vulkan is pointed at a driver
