@@ -175,9 +175,12 @@ impl Generator {
     /// `x_0`, the fresh noise `sigma_t z` added and the result, as planar f32 values.
     /// Everything asked for comes back in one read from the device ([`Readback`]), pictures
     /// as bytes packed on the device; reading waits for the GPU, so a step that asks for
-    /// nothing runs fastest.
+    /// nothing runs fastest. With `tiles` the pictures come as the packed pixels of each image
+    /// instead of grids (`pixels`, `x0Pixels`): a caller running a batch in parts, one part
+    /// per thread, joins the parts' pixels and draws them with [`packed_to_frame`].
     pub async fn step(&mut self, options: JsValue) -> Result<JsValue, JsError> {
-        let StepOptions { draw, x0: with_x0, raw, focus } = from_js(&options, "step options")?;
+        let StepOptions { draw, x0: with_x0, raw, focus, tiles } =
+            from_js(&options, "step options")?;
         let sampler =
             self.sampler.as_mut().ok_or_else(|| JsError::new("no run: call start() first"))?;
         let x_t = sampler.x().clone();
@@ -194,13 +197,14 @@ impl Generator {
         set_counters(&frame, output.timestep + 1, level, step, total)?;
 
         let mut readback = Readback::default();
-        // The raw x_t also gives the grid; a grid alone is read as packed bytes.
-        let x = match (draw, raw) {
-            (_, true) => Some(Picture::Values(readback.push(output.x.clone()))),
-            (true, false) => Some(Picture::Packed(readback.push(pack_pixels(output.x.clone())))),
-            (false, false) => None,
+        let values = raw.then(|| readback.push(output.x.clone()));
+        // The raw x_t also gives the grid; a grid alone (or tiles) is read as packed bytes.
+        let x = match values {
+            Some(index) if !tiles => Some(Picture::Values(index)),
+            _ => draw.then(|| Picture::Packed(readback.push(pack_pixels(output.x.clone())))),
         };
-        let x0 = with_x0.then(|| readback.push(pack_pixels(output.predicted_x0.clone())));
+        let x0 = with_x0
+            .then(|| Picture::Packed(readback.push(pack_pixels(output.predicted_x0.clone()))));
         let focused = focus.map(|index| {
             [
                 ("xt", x_t),
@@ -213,15 +217,15 @@ impl Generator {
         });
         let parts = read_joined(readback).await?;
 
-        let size = self.metadata.image.size;
+        let shape = self.batch_shape(batch);
         if draw && let Some(picture) = x {
-            set_pixels(&frame, "rgba", &picture.grid(&parts, batch, size)?)?;
+            picture.put(&frame, ("rgba", "pixels"), &parts, shape, tiles)?;
         }
-        if let (true, Some(Picture::Values(index))) = (raw, x) {
+        if let Some(index) = values {
             set(&frame, "x", &Float32Array::from(parts[index].as_slice()))?;
         }
-        if let Some(index) = x0 {
-            set_pixels(&frame, "x0", &Picture::Packed(index).grid(&parts, batch, size)?)?;
+        if let Some(picture) = x0 {
+            picture.put(&frame, ("x0", "x0Pixels"), &parts, shape, tiles)?;
         }
         if let (Some(index), Some(focused)) = (focus, focused) {
             let object = Object::new();
@@ -235,24 +239,26 @@ impl Generator {
     }
 
     /// The current `x_t` as a frame (before the first step: the starting noise `x_T`); with
-    /// `raw` also its values as `x` (planar f32). One read from the device either way.
-    pub async fn preview(&self, raw: bool) -> Result<JsValue, JsError> {
+    /// `raw` also its values as `x` (planar f32); with `tiles` the picture as packed pixels
+    /// (`pixels`, as [`Generator::step`] gives them). One read from the device either way.
+    pub async fn preview(&self, raw: bool, tiles: Option<bool>) -> Result<JsValue, JsError> {
+        let tiles = tiles.unwrap_or(false);
         let sampler =
             self.sampler.as_ref().ok_or_else(|| JsError::new("no run: call start() first"))?;
         let batch = sampler.x().dims()[0];
         let mut readback = Readback::default();
-        let picture = if raw {
-            Picture::Values(readback.push(sampler.x().clone()))
-        } else {
-            Picture::Packed(readback.push(pack_pixels(sampler.x().clone())))
+        let values = raw.then(|| readback.push(sampler.x().clone()));
+        let picture = match values {
+            Some(index) if !tiles => Picture::Values(index),
+            _ => Picture::Packed(readback.push(pack_pixels(sampler.x().clone()))),
         };
         let parts = read_joined(readback).await?;
         let level = sampler.next_timestep().map_or(0, |t| t + 1);
         let frame = Object::new();
         let counters = (sampler.completed_steps(), sampler.total_steps());
         set_counters(&frame, level, level, counters.0, counters.1)?;
-        set_pixels(&frame, "rgba", &picture.grid(&parts, batch, self.metadata.image.size)?)?;
-        if let Picture::Values(index) = picture {
+        picture.put(&frame, ("rgba", "pixels"), &parts, self.batch_shape(batch), tiles)?;
+        if let Some(index) = values {
             set(&frame, "x", &Float32Array::from(parts[index].as_slice()))?;
         }
         Ok(frame.into())
@@ -268,18 +274,41 @@ enum Picture {
 }
 
 impl Picture {
-    fn grid(self, parts: &[Vec<f32>], batch: usize, size: usize) -> Result<Rgba, JsError> {
-        let shape = BatchShape { batch, height: size, width: size };
-        let columns = square_columns(batch);
+    fn grid(self, parts: &[Vec<f32>], shape: BatchShape) -> Result<Rgba, JsError> {
+        let columns = square_columns(shape.batch);
         match self {
             Picture::Values(index) => batch_to_grid(&parts[index], shape, columns, GRID_GAP),
             Picture::Packed(index) => packed_to_grid(&parts[index], shape, columns, GRID_GAP),
         }
         .map_err(|e| JsError::new(&e.to_string()))
     }
+
+    /// Puts the picture on `frame`: as a grid under `keys.0` (with `width` and `height`), or
+    /// with `tiles` as the packed pixels themselves under `keys.1`.
+    fn put(
+        self,
+        frame: &Object,
+        keys: (&str, &str),
+        parts: &[Vec<f32>],
+        shape: BatchShape,
+        tiles: bool,
+    ) -> Result<(), JsError> {
+        match self {
+            Picture::Packed(index) if tiles => {
+                set(frame, keys.1, &Float32Array::from(parts[index].as_slice()))
+            }
+            _ => set_pixels(frame, keys.0, &self.grid(parts, shape)?),
+        }
+    }
 }
 
 impl Generator {
+    /// The shape of a batch of this model's images.
+    fn batch_shape(&self, batch: usize) -> BatchShape {
+        let size = self.metadata.image.size;
+        BatchShape { batch, height: size, width: size }
+    }
+
     /// Values in one image, `channels * size * size`.
     fn per_image(&self) -> usize {
         let size = self.metadata.image.size;
@@ -353,6 +382,8 @@ struct StepOptions {
     raw: bool,
     /// The batch index of the image to take apart.
     focus: Option<usize>,
+    /// Pictures as packed pixels per image (`pixels`, `x0Pixels`) instead of grids.
+    tiles: bool,
 }
 
 fn one() -> usize {
@@ -437,6 +468,20 @@ pub fn values_to_frame(
     Ok(frame.into())
 }
 
+/// Draws the packed pixels of `batch` images of `size` x `size` (the `pixels` of steps taken
+/// with `tiles`, the parts of a batch joined in order) as a grid frame `{width, height, rgba}`:
+/// the picture [`Generator::step`] would have drawn for the whole batch.
+#[wasm_bindgen(js_name = packedToFrame)]
+pub fn packed_to_frame(pixels: Vec<f32>, batch: usize, size: usize) -> Result<JsValue, JsError> {
+    if batch == 0 {
+        return Err(JsError::new("packedToFrame needs at least one image"));
+    }
+    let frame = Object::new();
+    let shape = BatchShape { batch, height: size, width: size };
+    set_pixels(&frame, "rgba", &Picture::Packed(0).grid(&[pixels], shape)?)?;
+    Ok(frame.into())
+}
+
 /// Planar `[3, height, width]` values in `[-1, 1]` from RGBA pixels (e.g. a canvas'
 /// `ImageData`), the inverse of the page's drawing.
 #[wasm_bindgen(js_name = rgbaToValues)]
@@ -507,7 +552,7 @@ async fn read_joined(readback: Readback) -> Result<Vec<Vec<f32>>, JsError> {
 }
 
 fn grid(values: Vec<f32>, batch: usize, size: usize) -> Result<Rgba, JsError> {
-    Picture::Values(0).grid(&[values], batch, size)
+    Picture::Values(0).grid(&[values], BatchShape { batch, height: size, width: size })
 }
 
 /// Every `t` the page sees is numbered like the paper: `x_t` for `t = 1 ..= T`, `x_0` clean

@@ -11,13 +11,15 @@ export const BENCH = { batches: [1, 16], steps: 20, seed: 0 };
 const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
 
 /**
- * Runs the benchmark on a twin of `generator` (the page's run is left alone); resolves to one
- * row per batch: `{batch, steps, firstStepMs, modelMs, drawMs, wallMs}`, the last three the
- * mean of steps 2 to 20 (the first includes one-off work such as shader compilation).
+ * Runs the benchmark on a twin of `generator` (the page's run is left alone), once every CPU
+ * helper thread has started; resolves to one row per batch: `{batch, threads, steps,
+ * firstStepMs, modelMs, drawMs, wallMs}`, the last three the mean of steps 2 to 20 (the first
+ * includes one-off work such as shader compilation).
  */
 export async function runBenchmark(generator, { onProgress = () => {} } = {}) {
   const canvas = document.createElement('canvas');
   const rows = [];
+  await generator.threads();
   for (const batch of BENCH.batches) {
     const twin = generator.twin();
     try {
@@ -25,9 +27,11 @@ export async function runBenchmark(generator, { onProgress = () => {} } = {}) {
       const model = [];
       const draw = [];
       const wall = [];
+      let threads = 1;
       for (let step = 1; step <= BENCH.steps; step += 1) {
         const started = performance.now();
         const frame = await twin.step({ draw: true });
+        threads = frame.threads ?? 1;
         const arrived = performance.now();
         drawFrame(canvas, frame);
         const drawn = performance.now();
@@ -37,7 +41,7 @@ export async function runBenchmark(generator, { onProgress = () => {} } = {}) {
         onProgress(batch, step, BENCH.steps);
       }
       rows.push({
-        batch, steps: BENCH.steps, firstStepMs: wall[0],
+        batch, threads, steps: BENCH.steps, firstStepMs: wall[0],
         modelMs: mean(model.slice(1)), drawMs: mean(draw.slice(1)), wallMs: mean(wall.slice(1)),
       });
     } finally {

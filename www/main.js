@@ -6,6 +6,7 @@
 import init from './pkg/ddpm_avatars.js';
 import { runBenchmark } from './bench.js';
 import { ModelWorker } from './model/client.js';
+import { MAX_THREADS } from './model/parallel.js';
 import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
 import { gridLayout } from './grid.js';
 import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } from './params.js';
@@ -41,6 +42,7 @@ const run = {
   paused: false,
   finished: null, // resolves when the run in progress ends
   ended: null, // resolves `finished`
+  threads: 1, // CPU threads of the run in progress (www/model/parallel.js)
   stepMillis: [], // the worker's time per step (the model, and reading its result back)
   drawMillis: [], // this thread's time per drawn frame
   clickedAt: 0,
@@ -121,6 +123,15 @@ async function loadWasm() {
   return module;
 }
 
+/**
+ * Threads the CPU backend runs a batch on: `?threads=N` (1 to MAX_THREADS), else every core
+ * the browser reports, up to MAX_THREADS (each thread holds a copy of the model).
+ */
+function cpuThreads() {
+  const cores = Math.min(MAX_THREADS, navigator.hardwareConcurrency || 1);
+  return wholeNumberIn(new URLSearchParams(location.search).get('threads'), { min: 1, max: MAX_THREADS, fallback: cores });
+}
+
 /** Downloads the weights at `url` and validates them in the worker; only weights that loaded are cached. */
 async function loadGenerator(url, useWebgpu) {
   setStatus(tr('ui.downloading', { url }));
@@ -134,7 +145,7 @@ async function loadGenerator(url, useWebgpu) {
   setStatus(tr('ui.checking'));
   let generator;
   try {
-    generator = await run.worker.load(weights.bytes, useWebgpu);
+    generator = await run.worker.load(weights.bytes, useWebgpu, cpuThreads());
   } catch (error) {
     await weights.forget();
     throw error;
@@ -233,9 +244,11 @@ function updateTiming({ step, total }) {
   const average = mean(recent);
   const drawing = run.drawMillis.length ? mean(run.drawMillis.slice(-20)) : 0;
   const remaining = (total - step) * average;
-  ui.timing.textContent = tr('ui.timing', {
-    ms: average.toFixed(1), draw: drawing.toFixed(1), eta: formatDuration(remaining),
+  const cpu = run.generator.backend === 'cpu';
+  ui.timing.textContent = tr(cpu ? 'ui.timingCpu' : 'ui.timing', {
+    ms: average.toFixed(1), draw: drawing.toFixed(1), eta: formatDuration(remaining), threads: run.threads,
   });
+  ui.timing.dataset.threads = String(run.threads);
   // Read by tests/e2e/bench.mjs: the average of the last 20 steps and the last step alone.
   ui.timing.dataset.msPerStep = average.toFixed(2);
   ui.timing.dataset.lastStepMs = recent.at(-1).toFixed(2);
@@ -311,6 +324,7 @@ function onRunEvent(message) {
   const { settings } = run;
   if (message.event === 'frame') {
     const { frame } = message;
+    run.threads = message.threads ?? 1;
     const started = performance.now();
     if (frame.step === 0) {
       history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
@@ -510,11 +524,11 @@ async function benchmark() {
 
 function showBenchmark({ rows, backend, weightsHash }) {
   const header = `| ${tr('ui.benchColumns')} |`;
-  const lines = rows.map((row) => `| ${backend} | ${row.batch} | ${row.firstStepMs.toFixed(1)} | `
+  const lines = rows.map((row) => `| ${backend} | ${row.batch} | ${row.threads} | ${row.firstStepMs.toFixed(1)} | `
     + `${row.modelMs.toFixed(1)} | ${row.drawMs.toFixed(2)} | ${row.wallMs.toFixed(1)} |`);
   ui.benchTable.textContent = [
     tr('ui.benchTitle', { hash: weightsHash, steps: rows[0]?.steps ?? 0 }), '', header,
-    `|${' --- |'.repeat(6)}`, ...lines, '', navigator.userAgent,
+    `|${' --- |'.repeat(7)}`, ...lines, '', navigator.userAgent,
   ].join('\n');
   ui.benchTable.hidden = false;
   ui.benchTable.dataset.rows = JSON.stringify(rows);
@@ -573,6 +587,8 @@ async function main() {
     document.body.dataset.fingerprint = mismatch === null ? 'none' : mismatch === '' ? 'ok' : 'mismatch';
     if (mismatch) showNotice(tr('ui.fingerprint', { mismatch }));
   });
+  // On the CPU the helper threads load the weights after the page is ready (see www/model/parallel.js).
+  run.generator.threads().then((threads) => { document.body.dataset.threads = String(threads); }, () => {});
   if (new URLSearchParams(location.search).get('bench') === '1') {
     restoreFromHash(false);
     benchmark();

@@ -1,8 +1,8 @@
 // The model runs in a Web Worker (www/model/): in a real browser, a Generate clicked at any
 // moment starts a run (never an aliasing error), the page answers input while the CPU backend
 // computes the default-sized model, a run goes on in a hidden tab, the worker's frames equal
-// those of the Generator called on the main thread (the path the page used before), and
-// ?bench=1 prints its table. Needs `make pkg` and the weights `make e2e` writes.
+// those of the Generator called on the main thread (the path the page used before), a batch
+// run over several CPU threads gives the frames of one, and ?bench=1 prints its table. Needs `make pkg` and the weights `make e2e` writes.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -213,6 +213,80 @@ for (const webgpu of [false, true]) {
   });
 }
 
+/**
+ * In the page: the same calls on two model workers, one running batches on one thread, the
+ * other on `threads` (www/model/parallel.js): a run from noise, a twin's run from given images,
+ * and a run whose later seeds are too large to split. Returns every frame of both.
+ */
+async function framesOnOneAndManyThreads(threads) {
+  const { ModelWorker } = await import('/www/model/client.js');
+  const { initialNoise } = await import('/www/pkg/ddpm_avatars.js');
+  const module = await WebAssembly.compileStreaming(fetch('/www/pkg/ddpm_avatars_bg.wasm'));
+  const bytes = new Uint8Array(await (await fetch('/test/tiny.safetensors')).arrayBuffer());
+  const plain = (frame) => Object.fromEntries(Object.entries(frame).filter(([key]) => key !== 'modelMs')
+    .map(([key, value]) => [key, ArrayBuffer.isView(value) ? Array.from(value) : value && typeof value === 'object' ? plain(value) : value]));
+  const framesOf = async (count) => {
+    const worker = ModelWorker.open(module);
+    try {
+      const generator = await worker.load(bytes, false, count);
+      const started = await generator.threads();
+      const frames = [];
+      const run = async (target, steps) => {
+        frames.push(plain(await target.preview(true)));
+        for (let step = 1; step <= steps; step += 1) {
+          frames.push(plain(await target.step({ draw: true, x0: true, raw: true, focus: step % 4 })));
+        }
+      };
+      await generator.start({ seed: 9, batch: 4, sampler: 'ddim', steps: 3, clip: true });
+      await run(generator, 3);
+      const twin = generator.twin();
+      await twin.startFrom(initialNoise(40, 4, 3 * 16 * 16), 500, { seed: 40, sampler: 'ddpm', clip: true });
+      await run(twin, 2);
+      await generator.start({ seed: Number.MAX_SAFE_INTEGER - 1, batch: 4, sampler: 'ddim', steps: 2 });
+      await run(generator, 1);
+      return { started, frames };
+    } finally {
+      worker.close();
+    }
+  };
+  return { one: await framesOf(1), many: await framesOf(threads) };
+}
+
+test('on the CPU, a batch run over 3 threads gives exactly the frames of one thread', async () => {
+  const browser = await launch(false);
+  try {
+    const { page, problems } = await open(browser, `${TINY}&backend=cpu&threads=3#seed=9&batch=4&sampler=ddim&steps=3&clip=1`);
+    assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
+    const { one, many } = await page.evaluate(framesOnOneAndManyThreads, 3);
+    assert.equal(one.started, 1);
+    assert.equal(many.started, 3, 'the helper workers all started');
+    // 4 images over 3 threads: parts of 2, 1 and 1; the last run has seeds past 2^53: one thread.
+    const threadsPerFrame = many.frames.map((frame) => frame.threads);
+    assert.deepEqual(threadsPerFrame, [...Array(4 + 3).fill(3), undefined, undefined]);
+    assert.equal(many.frames.length, one.frames.length);
+    for (const [i, frame] of many.frames.entries()) {
+      const { threads, ...same } = frame;
+      assert.deepEqual(same, one.frames[i], `frame ${i}: pixels, x0, raw values, focus and counters`);
+    }
+    // The page's own run (the link's settings: those of the first run above), once its helpers
+    // have started: on 3 threads, drawing the one-thread frames.
+    await page.waitForFunction(() => document.body.dataset.threads === '3');
+    await page.evaluate(() => {
+      window.__frames = [];
+      document.body.dataset.state = 'again';
+      document.getElementById('generate').click();
+    });
+    assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
+    assert.equal(await page.locator('#timing').getAttribute('data-threads'), '3');
+    assert.match(await page.locator('#timing').textContent(), /on 3 CPU threads/);
+    const drawn = (await page.evaluate(() => window.__frames)).map((frame) => frame.pixels);
+    assert.deepEqual(drawn, one.frames.slice(0, 4).map((frame) => frame.rgba));
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
+});
+
 test('?bench=1 runs the fixed benchmark and shows its table; the page stays usable', async () => {
   const browser = await launch(false);
   try {
@@ -221,13 +295,17 @@ test('?bench=1 runs the fixed benchmark and shows its table; the page stays usab
     assert.equal(await page.evaluate(() => document.body.dataset.bench), 'done', await page.locator('#bench-status').textContent());
     const rows = JSON.parse(await page.locator('#bench-table').getAttribute('data-rows'));
     assert.deepEqual(rows.map((row) => [row.batch, row.steps]), [[1, 20], [16, 20]]);
+    // After every helper started: batch 16 runs on all the page's threads, batch 1 on one.
+    const threads = Number(await page.evaluate(() => document.body.dataset.threads));
+    assert.ok(threads >= 1);
+    assert.deepEqual(rows.map((row) => row.threads), [1, threads]);
     for (const row of rows) {
       for (const key of ['firstStepMs', 'modelMs', 'wallMs']) assert.ok(row[key] > 0, `${key} in ${JSON.stringify(row)}`);
       assert.ok(row.drawMs >= 0 && row.wallMs >= row.modelMs, JSON.stringify(row));
     }
     const table = await page.locator('#bench-table').textContent();
-    assert.match(table, /\| cpu \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
-    assert.match(table, /\| cpu \| 16 \|/);
+    assert.match(table, /\| cpu \| 1 \| 1 \| [\d.]+ \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+    assert.match(table, new RegExp(`\\| cpu \\| 16 \\| ${threads} \\|`));
     assert.ok(await page.locator('#bench-table').isVisible());
     await page.click('#generate');
     assert.equal(await settle(page), 'done');

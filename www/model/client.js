@@ -3,7 +3,7 @@
 //
 // - `ModelWorker.open(module)` starts the worker with the page's compiled wasm module
 //   (compiled once, instantiated in both threads: the page keeps the cheap pure helpers).
-// - `worker.load(bytes, useWebgpu)` validates weights there and resolves to a
+// - `worker.load(bytes, useWebgpu, threads)` validates weights there and resolves to a
 //   `RemoteGenerator`: the same calls as the wasm Generator (`start`, `startFrom`, `step`,
 //   `preview`, `twin`, ...), each answered by the worker in arrival order, so a call made at any
 //   moment is queued, never an aliasing error.
@@ -67,10 +67,20 @@ export class ModelWorker {
     if (this.run) this.worker.postMessage({ op, run: this.run.id, ...fields });
   }
 
-  /** Validates `bytes` as weights in the worker; resolves to the page's RemoteGenerator. */
-  async load(bytes, useWebgpu) {
-    const info = await this.request('load', { module: this.module, weights: bytes, useWebgpu });
+  /**
+   * Validates `bytes` as weights in the worker; resolves to the page's RemoteGenerator. On the
+   * CPU the worker then loads the weights into `threads - 1` helper workers too, so that a
+   * batch runs on `threads` cores (www/model/parallel.js).
+   */
+  async load(bytes, useWebgpu, threads = 1) {
+    const info = await this.request('load', { module: this.module, weights: bytes, useWebgpu, threads });
     return new RemoteGenerator(this, info.id, info);
+  }
+
+  /** Ends the worker (and the helpers it started). */
+  close() {
+    this.worker.terminate();
+    this.failAll('the model worker was closed');
   }
 
   /**
@@ -127,6 +137,9 @@ export class RemoteGenerator {
 
   checkFingerprint() { return this.worker.request('fingerprint'); }
 
+  /** Resolves to the CPU threads a batch runs on, once the helper workers have started. */
+  threads() { return this.worker.request('threads'); }
+
   /** The same weights with a run of its own; usable at once (the worker creates it first). */
   twin() {
     const id = this.worker.nextTwin;
@@ -147,7 +160,8 @@ export class RemoteGenerator {
   /** One reverse step; the frame also carries `modelMs`, the worker's time for it. */
   step(options) { return this.call('step', options); }
 
-  preview(raw) { return this.call('preview', raw); }
+  /** The current images; `tiles`: pictures as packed pixels (see www/model/parallel.js). */
+  preview(raw, tiles) { return this.call('preview', raw, tiles); }
 
   /** Drops the twin's run and model handle in the worker (the weights stay shared). */
   free() {

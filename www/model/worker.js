@@ -1,19 +1,24 @@
 // The model's own thread. This module Worker owns every wasm Generator (the page's, and the
 // twins the teaching views drive) and is their only caller: requests are handled one at a
 // time, in the order they arrive (`enqueue`), so no two calls into a Generator ever overlap.
+// On the CPU it also starts helper workers (more instances of this file) and runs each batch
+// over them and itself (www/model/parallel.js): every Generator here is such a `Parallel`.
 // The main run's loop also lives here, paced by the worker (not by animation frames, which
 // stop in a background tab): each of its steps is a job in the same queue, so a teaching
 // view's request waits at most one step.
 //
 // Messages in (from www/model/client.js), each `{op, ...}`:
 // - requests `{op, request, ...}`, answered `{reply: request, result}` or `{reply: request, error}`:
-//   load, fingerprint, twin, call (start | startFrom | step | preview), free
+//   load, fingerprint, twin, call (start | startFrom | step | preview), free; and `threads`,
+//   answered without waiting for the queue
 // - the main run: `run` starts one (a run in progress is stopped first); `pause`, `resume`,
 //   `stop`, `drawn` (a frame was drawn: the next may come; carries what to read back) and
 //   `wants` act at once and never touch a Generator
 // Messages out: replies, and `{event: 'frame' | 'step' | 'end', run, ...}` for the main run.
 
 import init, { Generator } from '../pkg/ddpm_avatars.js';
+import { ModelWorker } from './client.js';
+import { MAX_THREADS, Parallel } from './parallel.js';
 
 /** The page's Generator; twins get the ids the page gives them. */
 const MAIN = 0;
@@ -78,16 +83,43 @@ const CALLS = {
   start: (target, [options]) => target.start(options),
   startFrom: (target, [x, t, options]) => target.startFrom(x, t, options),
   step: (target, [options]) => target.step(options),
-  preview: (target, [raw]) => target.preview(raw),
+  preview: (target, [raw, tiles]) => target.preview(raw, tiles),
 };
 
+/**
+ * Loads the weights into `count` helper workers, each added to `parallel` once it is ready
+ * (a run uses the helpers ready when it starts, so they never delay the page). A helper that
+ * fails to load is left out, with a warning: the batch then runs on fewer threads.
+ */
+function startHelpers(parallel, module, weights, count) {
+  const loads = Array.from({ length: count }, () => {
+    const helper = ModelWorker.open(module);
+    return helper.load(weights, false, 1).then(
+      (remote) => { parallel.helpers.push(remote); },
+      (error) => {
+        console.warn(`a CPU helper thread did not start, runs use one fewer: ${errorText(error)}`);
+        helper.close();
+      },
+    );
+  });
+  helpersSettled = Promise.all(loads);
+}
+
+/** Resolves once every helper has loaded or failed. */
+let helpersSettled = Promise.resolve();
+
 const REQUESTS = {
-  /** Instantiates the page's compiled wasm module, then validates the weights. */
-  async load({ module, weights, useWebgpu }) {
+  /**
+   * Instantiates the page's compiled wasm module, then validates the weights; on the CPU
+   * starts `threads - 1` helpers (www/model/parallel.js).
+   */
+  async load({ module, weights, useWebgpu, threads = 1 }) {
     await init({ module_or_path: module });
     const started = performance.now();
-    const main = await Generator.create(weights, useWebgpu);
+    const main = new Parallel(await Generator.create(weights, useWebgpu));
     generators.set(MAIN, main);
+    const wanted = Math.min(MAX_THREADS, Math.max(1, Math.floor(threads) || 1));
+    if (main.backend === 'cpu') startHelpers(main, module, weights, wanted - 1);
     return {
       id: MAIN,
       createMs: performance.now() - started,
@@ -136,7 +168,7 @@ async function runLoop(state) {
   try {
     const preview = await timed(() => main.preview(Boolean(state.wants.raw)));
     state.inFlight += 1;
-    post({ event: 'frame', run: state.id, frame: preview.value, modelMs: preview.ms });
+    post({ event: 'frame', run: state.id, frame: preview.value, modelMs: preview.ms, threads: main.threads });
     const total = preview.value.total;
     for (let step = preview.value.step + 1; step <= total; step += 1) {
       await yieldToMessages();
@@ -151,7 +183,7 @@ async function runLoop(state) {
       if (state.stopped) break;
       if (draw) {
         state.inFlight += 1;
-        post({ event: 'frame', run: state.id, frame: value, modelMs: ms });
+        post({ event: 'frame', run: state.id, frame: value, modelMs: ms, threads: main.threads });
       } else {
         post({ event: 'step', run: state.id, step: value.step, total: value.total, modelMs: ms });
       }
@@ -202,15 +234,26 @@ const RUN_CONTROL = {
   },
 };
 
+/** Requests answered outside the queue: they never call into a Generator. */
+const UNQUEUED = {
+  /** Threads a run of the page's Generator uses, once every helper has started (or failed). */
+  async threads() {
+    await helpersSettled;
+    return generator(MAIN).helpers.length + 1;
+  },
+};
+
 self.onmessage = ({ data }) => {
   if (data.op in RUN_CONTROL) {
     RUN_CONTROL[data.op](data);
     return;
   }
   const request = REQUESTS[data.op];
-  const answer = request
-    ? enqueue(() => request(data))
-    : Promise.reject(new Error(`unknown request ${data.op}`));
+  const answer = data.op in UNQUEUED
+    ? UNQUEUED[data.op](data)
+    : request
+      ? enqueue(() => request(data))
+      : Promise.reject(new Error(`unknown request ${data.op}`));
   answer.then(
     (result) => self.postMessage({ reply: data.request, result }, transferables(result)),
     (error) => self.postMessage({ reply: data.request, error: errorText(error) }),
