@@ -257,6 +257,10 @@ test('on the CPU, a batch run over 3 threads gives exactly the frames of one thr
   try {
     const { page, problems } = await open(browser, `${TINY}&backend=cpu&threads=3#seed=9&batch=4&sampler=ddim&steps=3&clip=1`);
     assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
+    // The link's run started at once: it waited for the helpers, then ran on all 3 threads.
+    assert.equal(await page.locator('#timing').getAttribute('data-threads'), '3');
+    assert.match(await page.locator('#timing').textContent(), /on 3 CPU threads/);
+    const drawn = (await page.evaluate(() => window.__frames)).map((frame) => frame.pixels);
     const { one, many } = await page.evaluate(framesOnOneAndManyThreads, 3);
     assert.equal(one.started, 1);
     assert.equal(many.started, 3, 'the helper workers all started');
@@ -268,18 +272,7 @@ test('on the CPU, a batch run over 3 threads gives exactly the frames of one thr
       const { threads, ...same } = frame;
       assert.deepEqual(same, one.frames[i], `frame ${i}: pixels, x0, raw values, focus and counters`);
     }
-    // The page's own run (the link's settings: those of the first run above), once its helpers
-    // have started: on 3 threads, drawing the one-thread frames.
-    await page.waitForFunction(() => document.body.dataset.threads === '3');
-    await page.evaluate(() => {
-      window.__frames = [];
-      document.body.dataset.state = 'again';
-      document.getElementById('generate').click();
-    });
-    assert.equal(await settle(page), 'done', await page.locator('#error').textContent());
-    assert.equal(await page.locator('#timing').getAttribute('data-threads'), '3');
-    assert.match(await page.locator('#timing').textContent(), /on 3 CPU threads/);
-    const drawn = (await page.evaluate(() => window.__frames)).map((frame) => frame.pixels);
+    // The page's run had the settings of the first run above: it drew the one-thread frames.
     assert.deepEqual(drawn, one.frames.slice(0, 4).map((frame) => frame.rgba));
     assert.deepEqual(problems, []);
   } finally {

@@ -28,8 +28,10 @@ export class ModelWorker {
     this.run = null; // {id, onEvent}
     worker.onmessage = ({ data }) => this.receive(data);
     // A worker that failed to load (or crashed) fails every waiting request with the reason.
+    this.closed = false; // set once the worker has stopped (crashed, or closed)
     worker.onerror = (event) => {
       event.preventDefault?.();
+      this.closed = true;
       this.failAll(event.message || 'the model worker stopped');
     };
   }
@@ -79,6 +81,7 @@ export class ModelWorker {
 
   /** Ends the worker (and the helpers it started). */
   close() {
+    this.closed = true;
     this.worker.terminate();
     this.failAll('the model worker was closed');
   }

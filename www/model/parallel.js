@@ -11,6 +11,7 @@
 // frame has the fields, layout and pixels of the whole batch's frame.
 
 import { packedToFrame } from '../pkg/ddpm_avatars.js';
+import { ModelWorker } from './client.js';
 
 /** Most threads the page uses, whatever the machine reports (each holds a model copy). */
 export const MAX_THREADS = 8;
@@ -45,15 +46,56 @@ function concatenate(arrays) {
 }
 
 /**
+ * The helper workers of the page's weights: each loads them (after the page is ready, so they
+ * never delay it) and joins `helpers` once it has; one that fails to load, or stops later, is
+ * left out (a warning for the first), and batches run on fewer threads.
+ */
+export class HelperPool {
+  /** A pool with no helpers (WebGPU, one thread, or a helper itself). */
+  static none() {
+    return new HelperPool([], Promise.resolve());
+  }
+
+  /** Starts `count` helpers for `weights`: model workers (www/model/worker.js) on `module`. */
+  static start(module, weights, count) {
+    const ready = [];
+    const loads = Array.from({ length: count }, () => {
+      const helper = ModelWorker.open(module);
+      return helper.load(weights, false, 1).then(
+        (remote) => { ready.push(remote); },
+        (error) => {
+          console.warn(`a CPU helper thread did not start, batches use one fewer: ${error.message ?? error}`);
+          helper.close();
+        },
+      );
+    });
+    return new HelperPool(ready, Promise.all(loads));
+  }
+
+  constructor(ready, settled) {
+    this.ready = ready;
+    /** Resolves once every helper has loaded or failed. */
+    this.settled = settled;
+  }
+
+  /** The page's Generator in each helper that has loaded and still runs. */
+  get helpers() {
+    return this.ready.filter((remote) => !remote.worker.closed);
+  }
+}
+
+/**
  * A Generator (the wasm one's calls: `start`, `startFrom`, `step`, `preview`, `twin`, ...)
- * that runs each batch over `local`, a wasm Generator, and `helpers`, the same weights in
- * other workers (RemoteGenerators). Helpers can be added while it lives (they load after the
- * page is ready); a run uses those there when it starts.
+ * that runs each batch over `local`, a wasm Generator, and the helpers of `pool`: the page's
+ * Generator itself in each helper for the page's Generator (`root`), a twin of it for each
+ * twin. A batch waits until every helper has started, then uses those that did.
  */
 export class Parallel {
-  constructor(local, helpers = []) {
+  constructor(local, pool = HelperPool.none(), root = true) {
     this.local = local;
-    this.helpers = helpers;
+    this.pool = pool;
+    this.root = root;
+    this.twins = new Map(); // helper -> this twin's Generator there (twins only)
     this.parts = null; // the run in progress: [{generator, first, count}]
     this.batch = 0;
   }
@@ -77,12 +119,22 @@ export class Parallel {
 
   /** The same weights with a run of their own, over the same threads. */
   twin() {
-    return new Parallel(this.local.twin(), this.helpers.map((helper) => helper.twin()));
+    return new Parallel(this.local.twin(), this.pool, false);
   }
 
   free() {
     this.local.free();
-    for (const helper of this.helpers) helper.free();
+    for (const twin of this.twins.values()) twin.free();
+    this.twins.clear();
+  }
+
+  /** This Generator's counterpart in each running helper (a twin's made on first use). */
+  helpers() {
+    if (this.root) return this.pool.helpers;
+    return this.pool.helpers.map((helper) => {
+      if (!this.twins.has(helper)) this.twins.set(helper, helper.twin());
+      return this.twins.get(helper);
+    });
   }
 
   /**
@@ -91,8 +143,9 @@ export class Parallel {
    * of the later images would not be exact JS numbers, or the seed is not valid at all: the
    * local Generator then runs (or refuses) it exactly as before.
    */
-  plan(batch, seed) {
-    const generators = [...this.helpers, this.local];
+  async plan(batch, seed) {
+    if (batch > 1) await this.pool.settled;
+    const generators = [...this.helpers(), this.local];
     const exact = Number.isSafeInteger(seed) && seed >= 0 && Number.isSafeInteger(seed + batch - 1);
     const count = exact && Number.isSafeInteger(batch) && batch > 1 ? Math.min(batch, generators.length) : 1;
     const shift = generators.length - count; // the local Generator is always in
@@ -108,7 +161,7 @@ export class Parallel {
   async start(options) {
     this.parts = null;
     const batch = options?.batch ?? 1;
-    const parts = this.plan(batch, options?.seed);
+    const parts = await this.plan(batch, options?.seed);
     if (parts.length === 1) return this.local.start(options);
     await Parallel.together(parts, ({ generator, first, count }) => generator.start({ ...options, seed: options.seed + first, batch: count }));
     this.parts = parts;
@@ -122,7 +175,7 @@ export class Parallel {
     const size = this.local.imageSize;
     const perImage = CHANNELS * size * size;
     const whole = x?.length > 0 && x.length % perImage === 0;
-    const parts = whole ? this.plan(x.length / perImage, options?.seed) : [];
+    const parts = whole ? await this.plan(x.length / perImage, options?.seed) : [];
     if (parts.length <= 1) return this.local.startFrom(x, t, options);
     const values = Float32Array.from(x);
     await Parallel.together(parts, ({ generator, first, count }) => generator.startFrom(

@@ -17,8 +17,7 @@
 // Messages out: replies, and `{event: 'frame' | 'step' | 'end', run, ...}` for the main run.
 
 import init, { Generator } from '../pkg/ddpm_avatars.js';
-import { ModelWorker } from './client.js';
-import { MAX_THREADS, Parallel } from './parallel.js';
+import { HelperPool, MAX_THREADS, Parallel } from './parallel.js';
 
 /** The page's Generator; twins get the ids the page gives them. */
 const MAIN = 0;
@@ -26,6 +25,8 @@ const MAIN = 0;
 const MAX_FRAMES_IN_FLIGHT = 2;
 
 const generators = new Map();
+/** The CPU helper workers of the page's weights (none on WebGPU, or in a helper). */
+let pool = HelperPool.none();
 let queue = Promise.resolve();
 let current = null; // the main run
 
@@ -86,28 +87,6 @@ const CALLS = {
   preview: (target, [raw, tiles]) => target.preview(raw, tiles),
 };
 
-/**
- * Loads the weights into `count` helper workers, each added to `parallel` once it is ready
- * (a run uses the helpers ready when it starts, so they never delay the page). A helper that
- * fails to load is left out, with a warning: the batch then runs on fewer threads.
- */
-function startHelpers(parallel, module, weights, count) {
-  const loads = Array.from({ length: count }, () => {
-    const helper = ModelWorker.open(module);
-    return helper.load(weights, false, 1).then(
-      (remote) => { parallel.helpers.push(remote); },
-      (error) => {
-        console.warn(`a CPU helper thread did not start, runs use one fewer: ${errorText(error)}`);
-        helper.close();
-      },
-    );
-  });
-  helpersSettled = Promise.all(loads);
-}
-
-/** Resolves once every helper has loaded or failed. */
-let helpersSettled = Promise.resolve();
-
 const REQUESTS = {
   /**
    * Instantiates the page's compiled wasm module, then validates the weights; on the CPU
@@ -116,10 +95,11 @@ const REQUESTS = {
   async load({ module, weights, useWebgpu, threads = 1 }) {
     await init({ module_or_path: module });
     const started = performance.now();
-    const main = new Parallel(await Generator.create(weights, useWebgpu));
-    generators.set(MAIN, main);
+    const local = await Generator.create(weights, useWebgpu);
     const wanted = Math.min(MAX_THREADS, Math.max(1, Math.floor(threads) || 1));
-    if (main.backend === 'cpu') startHelpers(main, module, weights, wanted - 1);
+    pool = local.backend === 'cpu' && wanted > 1 ? HelperPool.start(module, weights, wanted - 1) : HelperPool.none();
+    const main = new Parallel(local, pool);
+    generators.set(MAIN, main);
     return {
       id: MAIN,
       createMs: performance.now() - started,
@@ -238,8 +218,8 @@ const RUN_CONTROL = {
 const UNQUEUED = {
   /** Threads a run of the page's Generator uses, once every helper has started (or failed). */
   async threads() {
-    await helpersSettled;
-    return generator(MAIN).helpers.length + 1;
+    await pool.settled;
+    return pool.helpers.length + 1;
   },
 };
 
