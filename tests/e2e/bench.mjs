@@ -50,7 +50,8 @@ async function measure({ model, batch, webgpu, threads }, server) {
   const browser = await launch(webgpu);
   try {
     const backend = webgpu ? '&backend=webgpu' : `&backend=cpu&threads=${threads}`;
-    const { page } = await openPage(browser, `${server.url}/index.html?weights=/bench/${model.file}${backend}`);
+    const url = `${server.url}/index.html?weights=/bench/${model.file}${backend}`;
+    const { page } = await openPage(browser, url, undefined, { record: false });
     await page.addInitScript(instrument);
     await page.reload();
     const ready = await settle(page, ['ready', 'error']);

@@ -14,10 +14,11 @@ export async function launch(webgpu) {
 }
 
 /**
- * Opens `url`, recording the canvas after every drawn frame and every page/console error;
- * `initScript` (`[function, argument]`) runs before the page's own scripts.
+ * Opens `url`, recording the canvas after every drawn frame (unless `record` is false: a
+ * benchmark leaves the main thread to the page) and every page/console error; `initScript`
+ * (`[function, argument]`) runs before the page's own scripts.
  */
-export async function openPage(browser, url, initScript) {
+export async function openPage(browser, url, initScript, { record = true } = {}) {
   const page = await browser.newPage();
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
@@ -27,14 +28,16 @@ export async function openPage(browser, url, initScript) {
       problems.push(`console error: ${message.text()}`);
     }
   });
-  await page.addInitScript(() => {
-    window.__frames = [];
-    window.addEventListener('ddpm:frame', (event) => {
-      const canvas = document.getElementById('canvas');
-      const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
+  if (record) {
+    await page.addInitScript(() => {
+      window.__frames = [];
+      window.addEventListener('ddpm:frame', (event) => {
+        const canvas = document.getElementById('canvas');
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        window.__frames.push({ step: event.detail.step, pixels: Array.from(pixels) });
+      });
     });
-  });
+  }
   if (initScript) await page.addInitScript(...initScript);
   await page.goto(url);
   return { page, problems };
