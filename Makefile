@@ -59,7 +59,7 @@ wasm: setup
 pkg: wasm page-tools
 	@if [ $(PKG)/ddpm_avatars_bg.wasm -nt $(WASM_FILE) ]; then echo "$(PKG) is up to date"; else \
 		wasm-bindgen --target web --no-typescript --out-dir $(PKG) $(WASM_FILE) && \
-		$(WASM_OPT) -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+		$(WASM_OPT) -O1 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 			--enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
 			$(PKG)/ddpm_avatars_bg.wasm -o $(PKG)/ddpm_avatars_bg.wasm && \
 		echo "wasm: $$(stat -c %s $(PKG)/ddpm_avatars_bg.wasm) bytes, $$(gzip -9 -c $(PKG)/ddpm_avatars_bg.wasm | wc -c) gzipped"; \
