@@ -91,6 +91,8 @@ export class HelperPool {
  * twin. A batch waits until every helper has started, then uses those that did.
  */
 export class Parallel {
+  // Every batch call maps the parts in order, helpers first: their messages go out before the
+  // local Generator, last, computes its part on this thread.
   constructor(local, pool = HelperPool.none(), root = true) {
     this.local = local;
     this.pool = pool;
@@ -152,18 +154,13 @@ export class Parallel {
     return splitBatch(batch, count).map((part, k) => ({ ...part, generator: generators[shift + k] }));
   }
 
-  /** Calls `call(part)` on every part at once (the helpers' messages go out before the local part computes). */
-  static together(parts, call) {
-    return Promise.all(parts.map((part) => call(part)));
-  }
-
   /** Starts a run (as `Generator.start`), split over the threads there are now. */
   async start(options) {
     this.parts = null;
     const batch = options?.batch ?? 1;
     const parts = await this.plan(batch, options?.seed);
     if (parts.length === 1) return this.local.start(options);
-    await Parallel.together(parts, ({ generator, first, count }) => generator.start({ ...options, seed: options.seed + first, batch: count }));
+    await Promise.all(parts.map(({ generator, first, count }) => generator.start({ ...options, seed: options.seed + first, batch: count })));
     this.parts = parts;
     this.batch = batch;
     return undefined;
@@ -178,9 +175,9 @@ export class Parallel {
     const parts = whole ? await this.plan(x.length / perImage, options?.seed) : [];
     if (parts.length <= 1) return this.local.startFrom(x, t, options);
     const values = Float32Array.from(x);
-    await Parallel.together(parts, ({ generator, first, count }) => generator.startFrom(
+    await Promise.all(parts.map(({ generator, first, count }) => generator.startFrom(
       values.slice(first * perImage, (first + count) * perImage), t, { ...options, seed: options.seed + first },
-    ));
+    )));
     this.parts = parts;
     this.batch = x.length / perImage;
     return undefined;
@@ -195,10 +192,10 @@ export class Parallel {
       throw new Error(`focus ${focused} is not in a batch of ${this.batch}`);
     }
     const owns = (part) => focused !== null && focused >= part.first && focused < part.first + part.count;
-    const frames = await Parallel.together(this.parts, (part) => part.generator.step({
+    const frames = await Promise.all(this.parts.map((part) => part.generator.step({
       draw: Boolean(draw), x0: Boolean(x0), raw: Boolean(raw), tiles: true,
       ...(owns(part) ? { focus: focused - part.first } : {}),
-    }));
+    })));
     const frame = this.join(frames, { draw, x0, raw });
     const owner = this.parts.findIndex(owns);
     if (owner >= 0) frame.focus = { ...frames[owner].focus, index: focused };
@@ -208,7 +205,7 @@ export class Parallel {
   /** The current images of every part (as `Generator.preview`), joined. */
   async preview(raw, tiles) {
     if (!this.parts) return this.local.preview(raw, tiles);
-    const frames = await Parallel.together(this.parts, (part) => part.generator.preview(Boolean(raw), true));
+    const frames = await Promise.all(this.parts.map((part) => part.generator.preview(Boolean(raw), true)));
     return this.join(frames, { draw: true, raw });
   }
 
