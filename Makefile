@@ -15,7 +15,7 @@ PORT ?= 8000
 WASM_OPT := tests/e2e/node_modules/.bin/wasm-opt
 TRAINER := $(CARGO) run --release -p trainer --
 
-.PHONY: test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench gpu-rehearsal cuda cuda-check gpu-pack page-bench
+.PHONY: libtorch trainer-tch weights-continue weights-stop test serve setup fmt-check clippy rust-test lint-test wasm pkg page-tools browser native-tools e2e data train resume weights bench gpu-rehearsal cuda cuda-check gpu-pack page-bench
 
 ## Every test of the project: formatting, lints, Rust tests, the page built and tested in chromium.
 ## Clippy runs inside the test build (lint-test), so burn is compiled once, not again in check mode.
@@ -111,6 +111,45 @@ resume:
 
 weights:
 	$(TRAINER) export --run $(RUN) --out www/weights/avatars-64.safetensors
+
+## The CPU-sized default model (`--config small`), improved session after session on the CPU
+## (README, "The committed weights"): `make weights-continue MINUTES=150` trains in the
+## background at low priority from the committed file, then exports, compares the new file
+## and the committed one on the same held-out images, and replaces the committed file (and
+## the README's grid) only if held-out eps-MSE improved. Log: $(CONTINUE_RUN).log.
+SMALL_WEIGHTS := www/weights/avatars-64-small.safetensors
+SMALL_GRID := www/weights/avatars-64-small-grid.png
+CONTINUE_RUN ?= runs/continue-small
+MINUTES ?= 120
+# OpenMP threads of the background run, and how they wait: 2 passive threads kept the most
+# throughput while another process used a core (README, "The committed weights").
+TRAIN_THREADS ?= 2
+CONTINUE_ARGS := --weights $(SMALL_WEIGHTS) --grid $(SMALL_GRID) --data data/avatars \
+	--run $(CONTINUE_RUN) --config small --device libtorch --batch-size 32 --lr 5e-4 \
+	--warmup 200 --precision bf16 --checkpoint-every 200 --log-every 50 --max-minutes $(MINUTES)
+weights-continue: trainer-tch
+	test -d data/avatars || $(TCH_TRAINER) data avatars --count 20000 --out data/avatars
+	mkdir -p runs
+	OMP_NUM_THREADS=$(TRAIN_THREADS) OMP_WAIT_POLICY=PASSIVE setsid nohup nice -n 19 $(TCH_TRAINER) continue \
+		$(CONTINUE_ARGS) > $(CONTINUE_RUN).log 2>&1 < /dev/null &
+	@echo "training in the background for $(MINUTES) min; follow it with: tail -f $(CONTINUE_RUN).log"
+## Ends the background run now: it stops after the current step, checkpoints, exports and
+## compares (as at the end of MINUTES).
+weights-stop:
+	pkill -INT -f '[t]rainer continue' || echo "no background run"
+
+## burn's LibTorch backend (`--device libtorch`, trainer feature `tch`): the pinned PyPI torch
+## in .libtorch/ (README, "LibTorch"), and the trainer built against it.
+LIBTORCH_VENV := .libtorch
+TORCH_VERSION := 2.9.0
+TCH_TRAINER := target/release/trainer
+libtorch:
+	@test -x $(LIBTORCH_VENV)/bin/python || python3 -m venv $(LIBTORCH_VENV)
+	@$(LIBTORCH_VENV)/bin/python -c 'import torch, sys; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)")' 2>/dev/null || \
+		$(LIBTORCH_VENV)/bin/pip install --quiet torch==$(TORCH_VERSION)
+trainer-tch: libtorch
+	LIBTORCH_USE_PYTORCH=1 PATH=$(CURDIR)/$(LIBTORCH_VENV)/bin:$$PATH \
+		$(CARGO) build --release -p trainer --no-default-features --features tch
 
 ## One table: training img/s and sampling ms/step of the default model on every backend this
 ## build has (the CPU, and the GPU where a Vulkan driver is found).

@@ -44,7 +44,7 @@ fn write(
     let model = perturbed(config.init(&device), seed, 0.05);
     let dataset =
         DatasetInfo { name: "none (random weights for tests)".into(), licence: "CC0 1.0".into() };
-    let training = TrainingInfo { steps: 0, images_seen: 0, ema_decay: 0.0, parent: None };
+    let training = TrainingInfo::default();
     let metadata = WeightsMetadata::new(config, ScheduleConfig::default(), dataset, training);
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;

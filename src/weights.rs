@@ -151,7 +151,7 @@ pub struct DatasetInfo {
 }
 
 /// How much training produced these weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct TrainingInfo {
     /// Optimiser steps in total (across resumed runs and parents).
     pub steps: u64,
@@ -161,6 +161,14 @@ pub struct TrainingInfo {
     pub ema_decay: f64,
     /// Short hash of the weights file training started from, if any.
     pub parent: Option<String>,
+    /// Short hashes of every file in the lineage, oldest first, ending with `parent` (empty
+    /// for a run from scratch and in files from before lineages were recorded).
+    #[serde(default)]
+    pub parents: Vec<String>,
+    /// CPU time (user + system, all threads) that training took across the lineage, in
+    /// hours; 0 where it was not counted (GPU runs, older files).
+    #[serde(default)]
+    pub cpu_hours: f64,
 }
 
 /// Everything the file says about itself (`__metadata__.ddpm_avatars`).

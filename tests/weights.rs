@@ -23,7 +23,7 @@ fn metadata(model: UNetConfig) -> WeightsMetadata {
             name: "test-noise".into(),
             licence: "CC0 1.0 (generated in the test)".into(),
         },
-        TrainingInfo { steps: 12, images_seen: 12 * 64, ema_decay: 0.999, parent: None },
+        TrainingInfo { steps: 12, images_seen: 12 * 64, ema_decay: 0.999, ..Default::default() },
     )
 }
 

@@ -7,7 +7,12 @@ import init from './pkg/ddpm_avatars.js';
 import { runBenchmark } from './bench.js';
 import { ModelWorker } from './model/client.js';
 import { MAX_THREADS } from './model/parallel.js';
-import { DEFAULT_WEIGHTS, fetchWeights } from './weights.js';
+import { fetchWeights } from './weights.js';
+import {
+  MODELS, addressForModel, availableModels, chooseModel, modelAt, modelFromHash, modelParams,
+  showModelChoice,
+} from './models.js';
+import { trainingSummary } from './provenance.js';
 import { gridLayout } from './grid.js';
 import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } from './params.js';
 import { decodeShare, encodeShare } from './share.js';
@@ -31,13 +36,16 @@ const ui = {
   downloadWhat: $('download-what'), download: $('download'), share: $('share'),
   backend: $('backend'), cpuHint: $('cpu-hint'), cpuEta: $('cpu-eta'),
   switchDdim: $('switch-ddim'), notice: $('notice'), error: $('error'),
-  weightsInfo: $('weights-info'), weightsUrl: $('weights-url'), figures: $('figures'),
+  weightsInfo: $('weights-info'), weightsProvenance: $('weights-provenance'),
+  weightsUrl: $('weights-url'), figures: $('figures'), model: $('model'), modelRow: $('model-row'),
   benchRun: $('bench-run'), benchStatus: $('bench-status'), benchTable: $('bench-table'),
 };
 
 const run = {
   worker: null, // the model worker (www/model/client.js)
   generator: null, // the page's RemoteGenerator, once weights loaded
+  model: null, // the MODELS entry loaded; null for a file given by ?weights=URL
+  available: [], // the MODELS entries the server has
   active: false,
   paused: false,
   finished: null, // resolves when the run in progress ends
@@ -155,18 +163,40 @@ async function loadGenerator(url, useWebgpu) {
   return generator;
 }
 
+/**
+ * Tries `candidates` (URLs) in order until one loads; each failure is shown in words. Resolves
+ * to the URL that loaded, or null.
+ */
+async function loadFirstUsable(candidates, requested, useWebgpu) {
+  for (const url of candidates) {
+    try {
+      run.generator = await loadGenerator(url, useWebgpu);
+      return url;
+    } catch (error) {
+      const fallback = url === requested ? tr('ui.fallback') : '';
+      // Only a published model's file missing means "not published yet" (the none-found case).
+      const unpublished = modelAt(url) && /answered 404/.test(errorText(error)) ? tr('ui.unpublished') : '';
+      showError(tr('ui.weightsFailed', { url, error: errorText(error) }) + fallback + unpublished);
+    }
+  }
+  return null;
+}
+
 function describeWeights(generator, url) {
   ui.weightsUrl.textContent = url;
+  let training = '';
   try {
     const meta = JSON.parse(generator.metadataJson);
     const size = meta.image.size;
     ui.weightsInfo.textContent = tr('ui.modelInfo', {
-      size, steps: meta.training.steps, dataset: meta.dataset.name, licence: meta.dataset.licence,
-      hash: generator.weightsHash,
+      size, dataset: meta.dataset.name, licence: meta.dataset.licence, hash: generator.weightsHash,
     });
+    training = trainingSummary(meta.training);
   } catch {
     ui.weightsInfo.textContent = tr('ui.weightsOnly', { hash: generator.weightsHash });
   }
+  ui.weightsProvenance.textContent = training ? tr('ui.provenance', { training }) : '';
+  ui.weightsProvenance.hidden = !training;
   const cpuWhy = run.softwareAdapter ? 'ui.backendCpuSoftware' : 'ui.backendCpu';
   const backend = tr(generator.backend === 'cpu' ? cpuWhy : 'ui.backendGpu');
   ui.backend.textContent = backend;
@@ -210,8 +240,21 @@ function updateStepsVisibility() {
   ui.varianceLabel.hidden = ddim;
 }
 
+/** The share link's parameters after the run's: which model file, and the open teaching view. */
+function shareExtras() {
+  return { ...modelParams(run.model), ...teachingParams() };
+}
+
 function shareLink(settings) {
-  return `${location.origin}${location.pathname}${location.search}${encodeShare(settings, run.generator.weightsHash, teachingParams())}`;
+  return `${location.origin}${location.pathname}${location.search}${encodeShare(settings, run.generator.weightsHash, shareExtras())}`;
+}
+
+/** Loads the picked model: the page reopens with it (one model per page; see addressForModel). */
+function pickModel() {
+  const model = MODELS.find((candidate) => candidate.id === ui.model.value);
+  if (!model || model === run.model) return;
+  history.replaceState(null, '', addressForModel(model, teachingParams()));
+  location.reload();
 }
 
 // ---------- drawing ----------
@@ -327,7 +370,7 @@ function onRunEvent(message) {
     run.threads = message.threads ?? 1;
     const started = performance.now();
     if (frame.step === 0) {
-      history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, teachingParams()));
+      history.replaceState(null, '', encodeShare(settings, run.generator.weightsHash, shareExtras()));
     } else {
       run.stepMillis.push(message.modelMs);
     }
@@ -446,6 +489,7 @@ function wireControls() {
   ui.sampler.addEventListener('change', updateStepsVisibility);
   ui.download.addEventListener('click', download);
   ui.share.addEventListener('click', copyShareLink);
+  ui.model.addEventListener('change', pickModel);
   ui.switchDdim.addEventListener('click', () => {
     ui.sampler.value = 'ddim';
     ui.steps.value = '50';
@@ -469,7 +513,12 @@ function wireControls() {
       generate();
     }
   });
-  window.addEventListener('hashchange', () => restoreFromHash(true));
+  window.addEventListener('hashchange', () => {
+    // A link to another published model pasted into this tab: the page reopens with that file.
+    const named = run.available.find((model) => model.id === modelFromHash(location.hash));
+    if (run.model && named && named !== run.model) location.reload();
+    else restoreFromHash(true);
+  });
 }
 
 /** Restores the teaching view and the run settings of the hash; `start` starts that run. */
@@ -537,6 +586,8 @@ function showBenchmark({ rows, backend, weightsHash }) {
 
 async function main() {
   setPageState('loading');
+  // Asked at once: the HEAD requests overlap the wasm download.
+  const published = availableModels();
   initLanguage();
   mountLanguageToggle($('lang-toggle'));
   window.addEventListener(LANGUAGE_EVENT, retranslate);
@@ -555,20 +606,19 @@ async function main() {
   const { useWebgpu, software } = await chooseBackend();
   run.softwareAdapter = software;
   const requested = new URLSearchParams(location.search).get('weights');
-  const candidates = requested ? [requested, DEFAULT_WEIGHTS] : [DEFAULT_WEIGHTS];
-  for (const url of candidates) {
-    try {
-      run.generator = await loadGenerator(url, useWebgpu);
-      describeWeights(run.generator, url);
-      break;
-    } catch (error) {
-      const fallback = url === requested ? tr('ui.fallback') : '';
-      const unpublished = url === DEFAULT_WEIGHTS && /answered 404/.test(errorText(error))
-        ? tr('ui.unpublished')
-        : '';
-      showError(tr('ui.weightsFailed', { url, error: errorText(error) }) + fallback + unpublished);
-    }
+  const available = await published;
+  run.available = available;
+  // The model a share link names, else the backend's default; with none on the server, the
+  // small one, so that its 404 is explained (ui.unpublished). Then the other published ones.
+  const chosen = chooseModel(available, { hash: location.hash, webgpu: useWebgpu }) ?? MODELS[0];
+  const candidates = [...new Set([requested, chosen.url, ...available.map((model) => model.url)])]
+    .filter(Boolean);
+  const loaded = await loadFirstUsable(candidates, requested, useWebgpu);
+  if (loaded) {
+    run.model = loaded === requested ? null : modelAt(loaded) ?? null;
+    describeWeights(run.generator, loaded);
   }
+  showModelChoice(ui.model, ui.modelRow, available, run.model);
   if (!run.generator) {
     setStatus(tr('ui.noWeights'));
     setPageState('error');

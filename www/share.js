@@ -4,8 +4,9 @@ import { BATCH_CHOICES, SPACINGS, VARIANCES, oneOf, seedFrom, wholeNumberIn } fr
 
 /**
  * Settings -> `#seed=..&batch=..&sampler=..&steps=..&clip=..&variance|spacing=..&w=..`,
- * then the `extra`
- * parameters (the open teaching view and its state).
+ * then the `extra` parameters: which published weights file (`model=small|full`, see
+ * www/models.js; a `?weights=URL` file is named by the query instead), the open teaching view
+ * and its state.
  */
 export function encodeShare(settings, weightsHash, extra = {}) {
   const params = new URLSearchParams({

@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { cachedWeights, launch, maxAbsDiff, meanAbsDiff, openPage, settle } from './browser.mjs';
-import { serve } from './server.mjs';
+import { notFound, serve } from './server.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const tinyWeights = join(root, 'target/e2e/tiny.safetensors');
@@ -31,7 +31,11 @@ const CROSS_BACKEND_MAX_DIFFERENCE = 8;
 const NATIVE_MAX_DIFFERENCE = 2;
 // Bigger than the page's 64 MiB limit for weights files.
 const HUGE_BYTES = 256 * 1024 * 1024;
-const DEFAULT_WEIGHTS = '/www/weights/avatars-64.safetensors';
+// The page's default on the CPU: the small model (www/models.js). The full-size file is not
+// on this server, so the page loads the small one without offering a choice (models.test.mjs
+// covers both files, either one, and neither).
+const DEFAULT_WEIGHTS = '/www/weights/avatars-64-small.safetensors';
+const FULL_WEIGHTS = '/www/weights/avatars-64.safetensors';
 
 let server;
 const finals = {};
@@ -68,12 +72,13 @@ before(async () => {
   assert.ok(existsSync(tinyWeights), 'make the test weights first: cargo run --example tiny_weights');
   writeFileSync(garbageWeights, 'this is an HTML error page, not a safetensors file');
   // The tiny weights also stand in for the default weights, so "falls back to the default"
-  // is tested without the 18 MB published file.
+  // is tested without the published file.
   server = await serve(root, {
     '/test/tiny.safetensors': tinyWeights,
     '/test/garbage.safetensors': garbageWeights,
     '/test/native.png': nativeSample,
     [DEFAULT_WEIGHTS]: tinyWeights,
+    [FULL_WEIGHTS]: notFound,
     '/test/huge-declared.safetensors': huge.declared.handler,
     '/test/huge-streamed.safetensors': huge.streamed.handler,
   });

@@ -14,6 +14,12 @@ const TYPES = {
   '.safetensors': 'application/octet-stream',
 };
 
+/** A handler for `serve`'s overrides: the path is not on this server (a file not published). */
+export function notFound(request, response) {
+  response.writeHead(404, { 'Content-Type': 'text/plain', 'Cache-Control': 'no-store' });
+  response.end(request.method === 'HEAD' ? undefined : 'not found');
+}
+
 /**
  * Starts serving `root`; `overrides` maps URL paths to files, or to handlers
  * `(request, response) => void` that answer themselves. Resolves to {url, close, requests}:

@@ -69,6 +69,8 @@ pub fn run(options: &BenchOptions, device: &Device) -> Result<Vec<BenchRow>> {
         parent: None,
         parent_steps: 0,
         parent_images: 0,
+        parent_cpu_seconds: 0.0,
+        lineage: Vec::new(),
         precision: options.precision,
     };
     let train_device = device.clone().autodiff();

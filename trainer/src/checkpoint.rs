@@ -24,13 +24,25 @@ const EMA_FILE: &str = "ema.bpk";
 const OPTIMIZER_FILE: &str = "optimizer.bin";
 const STATE_FILE: &str = "state.json";
 
+/// How much training a run's lineage has done (its `--init-from` parents included).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Counters {
+    /// Optimiser steps completed.
+    pub step: u64,
+    /// Training images seen.
+    pub images_seen: u64,
+    /// CPU time the training processes used (user + system, all threads), in seconds; 0 in
+    /// checkpoints from before it was counted.
+    #[serde(default)]
+    pub cpu_seconds: f64,
+}
+
 /// Where training stands; saved as `state.json` next to the tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainingState {
-    /// Optimiser steps completed in this run's lineage.
-    pub step: u64,
-    /// Training images seen in total.
-    pub images_seen: u64,
+    /// Steps, images and CPU time so far.
+    #[serde(flatten)]
+    pub counters: Counters,
     /// SHA-256 of each tensor file, checked on load.
     pub files: Vec<(String, String)>,
 }
@@ -49,17 +61,16 @@ pub struct Restored {
     pub path: PathBuf,
 }
 
-/// Writes a checkpoint for `state.step` and deletes all but the newest [`KEEP`].
+/// Writes a checkpoint for `counters.step` and deletes all but the newest [`KEEP`].
 pub fn save(
     dir: &Path,
     model: &UNet,
     ema: &UNet,
     optimizer: &ModuleOptimizer,
-    step: u64,
-    images_seen: u64,
+    counters: Counters,
 ) -> Result<PathBuf> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = format!("step-{step:09}");
+    let name = format!("step-{:09}", counters.step);
     let temporary = dir.join(format!(".partial-{name}"));
     let _ = fs::remove_dir_all(&temporary);
     fs::create_dir_all(&temporary).with_context(|| format!("creating {}", temporary.display()))?;
@@ -78,7 +89,7 @@ pub fn save(
         .into_bytes()
         .map_err(|e| anyhow::anyhow!("optimizer state: {e:?}"))?;
     write(OPTIMIZER_FILE, &optimizer_bytes)?;
-    let state = TrainingState { step, images_seen, files };
+    let state = TrainingState { counters, files };
     let json = serde_json::to_vec_pretty(&state)?;
     fs::write(temporary.join(STATE_FILE), json).context("writing state.json")?;
 
@@ -230,7 +241,8 @@ mod tests {
         assert_ne!(values(&saved[0].0), values(&saved[1].0), "the saved models are distinct");
         for (index, (model, ema)) in saved.iter().enumerate() {
             let step = index as u64 + 1;
-            save(&dir.0, model, ema, &optimizer(), step, step * 8).unwrap();
+            let counters = Counters { step, images_seen: step * 8, cpu_seconds: step as f64 * 1.5 };
+            save(&dir.0, model, ema, &optimizer(), counters).unwrap();
         }
         let kept: Vec<String> = list(&dir.0).unwrap().iter().map(|p| folder_name(p)).collect();
         assert_eq!(kept, ["step-000000003", "step-000000002"], "KEEP = {KEEP}");
@@ -238,7 +250,8 @@ mod tests {
         let newest = load_newest(&dir.0, || config.init(&device), optimizer(), &device)
             .unwrap()
             .expect("a usable checkpoint");
-        assert_eq!((newest.state.step, newest.state.images_seen), (3, 24));
+        let counters = newest.state.counters;
+        assert_eq!((counters.step, counters.images_seen, counters.cpu_seconds), (3, 24, 4.5));
         assert_eq!(values(&newest.model), values(&saved[2].0), "model of step 3");
         assert_eq!(values(&newest.ema), values(&saved[2].1), "EMA of step 3");
 
@@ -250,7 +263,8 @@ mod tests {
             .unwrap()
             .expect("the previous checkpoint");
         assert_eq!(folder_name(&fallback.path), "step-000000002");
-        assert_eq!((fallback.state.step, fallback.state.images_seen), (2, 16));
+        let counters = fallback.state.counters;
+        assert_eq!((counters.step, counters.images_seen, counters.cpu_seconds), (2, 16, 3.0));
         assert_eq!(values(&fallback.model), values(&saved[1].0), "model of step 2");
         assert_eq!(values(&fallback.ema), values(&saved[1].1), "EMA of step 2");
     }

@@ -29,6 +29,11 @@ pub enum Command {
     Data(DataCommand),
     /// Train the U-Net on a folder of images (PNG, JPEG, WebP; searched recursively).
     Train(TrainArgs),
+    /// Improve a committed weights file: train from it (or from scratch if it does not exist
+    /// yet), export, evaluate the new file and the committed one on the same held-out images,
+    /// and replace the committed file only if the new one is better. An interrupted
+    /// continuation resumes from its last checkpoint.
+    Continue(ContinueArgs),
     /// Export a run's EMA weights as the self-describing .safetensors file the page loads.
     Export(ExportArgs),
     /// Sample avatars from a weights file into a grid PNG.
@@ -70,7 +75,8 @@ pub enum DataCommand {
 #[derive(Args)]
 pub struct DeviceArg {
     /// Where to compute: vulkan (GPU), wgpu (GPU, automatic API), cuda (NVIDIA GPU, a build
-    /// with `--features cuda`) or cpu. Default: the fastest this build has.
+    /// with `--features cuda`), libtorch (the CPU through PyTorch's kernels, a build with
+    /// `--features tch`) or cpu (burn's flex). Default: the fastest this build has.
     #[arg(long, value_enum)]
     pub device: Option<DeviceChoice>,
 }
@@ -90,8 +96,8 @@ pub struct TrainArgs {
     /// Run folder: checkpoints, samples, loss curve and log go here.
     #[arg(long)]
     pub run: PathBuf,
-    /// Model size: `default` (64x64, 8.9 M parameters), `tiny` (16x16, for tests) or a JSON
-    /// file with a UNetConfig.
+    /// Model size: `default` (64x64, 8.9 M parameters, for GPUs), `small` (64x64, 1.2 M, the
+    /// CPU-sized model), `tiny` (16x16, for tests) or a JSON file with a UNetConfig.
     #[arg(long, default_value = "default")]
     pub config: String,
     #[command(flatten)]
@@ -144,6 +150,25 @@ pub struct TrainArgs {
     /// attention, loss and Adam in f32). bf16 needs --device cuda or cpu.
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
+}
+
+#[derive(Args)]
+pub struct ContinueArgs {
+    /// The committed weights file: the parent of this training, and the file a better result
+    /// replaces (written by a rename, so it is never half-written).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// When the weights were replaced, also write a grid of 64 avatars (seeds 0..64,
+    /// 1000-step DDPM, clipping on) of the new file here.
+    #[arg(long)]
+    pub grid: Option<PathBuf>,
+    /// Images per forward pass of the held-out evaluation.
+    #[arg(long, default_value_t = 64)]
+    pub eval_batch: usize,
+    // --run, --data, --config, --max-minutes, ... as for `train`; --init-from and --resume
+    // are chosen by the command.
+    #[command(flatten)]
+    pub train: TrainArgs,
 }
 
 #[derive(Args)]
@@ -299,7 +324,7 @@ pub struct BenchArgs {
     /// Untimed warm-up steps before each measurement.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
-    /// Model: default, tiny or a JSON file.
+    /// Model: default, small, tiny or a JSON file.
     #[arg(long, default_value = "default")]
     pub config: String,
     /// Every backend this build has whose driver is present (cpu, vulkan, cuda), one column each,
@@ -316,6 +341,7 @@ impl Command {
     pub fn device_choice(&self) -> Option<DeviceChoice> {
         match self {
             Command::Train(args) => Some(args.device.choice()),
+            Command::Continue(args) => Some(args.train.device.choice()),
             Command::Sample(args) => Some(args.device.choice()),
             Command::Eval(args) => Some(args.device.choice()),
             // With --all, burn's default device stays the CPU, which every machine has.

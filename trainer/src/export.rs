@@ -36,12 +36,15 @@ pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> R
         device,
     )?
     .with_context(|| format!("no usable checkpoint in {}", run.join("checkpoints").display()))?;
-    let ema_decay = ema::effective_decay(config.ema_decay, restored.state.step);
+    let counters = restored.state.counters;
+    let ema_decay = ema::effective_decay(config.ema_decay, counters.step);
     let training = TrainingInfo {
-        steps: restored.state.step,
-        images_seen: restored.state.images_seen,
+        steps: counters.step,
+        images_seen: counters.images_seen,
         ema_decay,
         parent: config.parent.clone(),
+        parents: config.lineage.clone(),
+        cpu_hours: counters.cpu_seconds / 3600.0,
     };
     let metadata = WeightsMetadata::new(
         config.model.clone(),
@@ -57,7 +60,7 @@ pub fn export(run: &Path, out: &Path, dtype: StorageDtype, device: &Device) -> R
     export_to_file(out, &restored.ema, metadata, dtype, device)?;
     let bytes = std::fs::read(out).with_context(|| format!("reading back {}", out.display()))?;
     Ok(Exported {
-        step: restored.state.step,
+        step: counters.step,
         ema_decay,
         target_ema_decay: config.ema_decay,
         bytes: bytes.len() as u64,

@@ -15,6 +15,7 @@ pub mod eval;
 pub mod export;
 pub mod precision;
 pub mod progress;
+pub mod promote;
 pub mod report;
 pub mod sample;
 pub mod train;

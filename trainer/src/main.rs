@@ -2,6 +2,7 @@
 //! benchmark. `trainer <command> --help` documents every flag (see `cli`).
 
 mod cli;
+mod continuation;
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -66,6 +67,7 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Train(args) => train_command(args),
+        Command::Continue(args) => continuation::continue_command(args),
         Command::Export(args) => export_command(args),
         Command::Sample(args) => sample_command(args),
         Command::Eval(args) => eval_command(args),
@@ -156,6 +158,16 @@ fn start_run(args: &TrainArgs, device: &Device) -> Result<(RunConfig, Option<Loa
         parent: parent.as_ref().map(|parent| parent.short_hash.clone()),
         parent_steps: lineage.map_or(0, |training| training.steps),
         parent_images: lineage.map_or(0, |training| training.images_seen),
+        parent_cpu_seconds: lineage.map_or(0.0, |training| training.cpu_hours * 3600.0),
+        lineage: parent.as_ref().map_or_else(Vec::new, |parent| {
+            let mut hashes = parent.metadata.training.parents.clone();
+            // Files from before lineages were recorded name only their direct parent.
+            if hashes.is_empty() {
+                hashes.extend(parent.metadata.training.parent.clone());
+            }
+            hashes.push(parent.short_hash.clone());
+            hashes
+        }),
         precision: args.precision,
     };
     Ok((config, parent))
@@ -336,11 +348,12 @@ fn bench_command(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The model `--config` names: `default`, `tiny` or a JSON file holding a `UNetConfig`.
+/// The model `--config` names: `default`, `small`, `tiny` or a JSON file holding a `UNetConfig`.
 fn model_config(name: &str) -> Result<UNetConfig> {
     let config = match name {
         "default" => UNetConfig::new(),
         "tiny" => UNetConfig::tiny(),
+        "small" => UNetConfig::small(),
         path => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading model config {path}"))?;

@@ -11,13 +11,14 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use cpu_time::ProcessTime;
 use ddpm_avatars::weights::DatasetInfo;
 use ddpm_avatars::{NoiseSchedule, ScheduleConfig, UNet, UNetConfig};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Counters};
 use crate::clip::clip_global_norm;
 use crate::data::ImageDataset;
 use crate::ema::Ema;
@@ -60,6 +61,14 @@ pub struct RunConfig {
     pub parent_steps: u64,
     /// Images seen by the parent.
     pub parent_images: u64,
+    /// CPU-seconds of training in the parent's lineage (0 for parents from before they were
+    /// counted).
+    #[serde(default)]
+    pub parent_cpu_seconds: f64,
+    /// Short hashes of every weights file in the parent's lineage, oldest first, ending with
+    /// `parent`.
+    #[serde(default)]
+    pub lineage: Vec<String>,
     /// The arithmetic of each step (the weights stay f32); f32 for runs from before it existed.
     #[serde(default)]
     pub precision: Precision,
@@ -231,14 +240,15 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
     let fresh_model = || config.model.init(&device);
 
     device.seed(config.seed);
-    let (mut model, mut ema, mut optimizer, mut step, mut images_seen) = if session.resume {
+    let (mut model, mut ema, mut optimizer, mut counters) = if session.resume {
         let restored = checkpoint::load_newest(&checkpoints, fresh_model, optimizer(), &device)?
             .with_context(|| {
                 format!("--resume: no usable checkpoint in {}", checkpoints.display())
             })?;
-        println!("resuming from {} (step {})", restored.path.display(), restored.state.step);
+        let counters = restored.state.counters;
+        println!("resuming from {} (step {})", restored.path.display(), counters.step);
         let ema = Ema { model: restored.ema, decay: config.ema_decay };
-        (restored.model, ema, restored.optimizer, restored.state.step, restored.state.images_seen)
+        (restored.model, ema, restored.optimizer, counters)
     } else {
         let model = match session.init_from {
             // Loaded on a plain device, the weights' parameters track no gradients; `fork` keeps
@@ -247,17 +257,21 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
             None => fresh_model(),
         };
         let ema = Ema::new(&model, config.ema_decay);
-        (model, ema, optimizer(), config.parent_steps, config.parent_images)
+        let counters = Counters {
+            step: config.parent_steps,
+            images_seen: config.parent_images,
+            cpu_seconds: config.parent_cpu_seconds,
+        };
+        (model, ema, optimizer(), counters)
     };
+    let mut step = counters.step;
+    // CPU time of this process (every thread), added to what the lineage used before.
+    let cpu_clock = ProcessTime::now();
+    let cpu_seconds_before = counters.cpu_seconds;
 
     let mut metrics = report::Metrics::load(session.run, step)?;
-    let save = |model: &UNet,
-                ema: &Ema,
-                optimizer: &ModuleOptimizer,
-                step,
-                images_seen,
-                metrics: &_| {
-        save_everything(session.run, config, model, ema, optimizer, (step, images_seen), metrics)
+    let save = |model: &UNet, ema: &Ema, optimizer: &ModuleOptimizer, counters, metrics: &_| {
+        save_everything(session.run, config, model, ema, optimizer, counters, metrics)
     };
     let context =
         StepContext { config, schedule: &schedule, dataset: session.dataset, device: &device };
@@ -286,18 +300,21 @@ pub fn run(config: &RunConfig, session: Session<'_>) -> Result<Outcome> {
         // the EMA warm-up instead of restarting at a decay of 0.1 and forgetting the parent.
         ema.update(&model, step);
         step += 1;
-        images_seen += config.batch_size as u64;
+        counters.step = step;
+        counters.images_seen += config.batch_size as u64;
+        counters.cpu_seconds = cpu_seconds_before + cpu_clock.elapsed().as_secs_f64();
         first_loss.get_or_insert(loss);
         last_loss = Some(loss);
         metrics.push(step, loss, learning_rate(config, step - 1));
         progress.step(step, loss, config.batch_size, step % config.log_every == 0)?;
         if step % config.checkpoint_every == 0 {
-            save(&model, &ema, &optimizer, step, images_seen, &metrics)?;
+            save(&model, &ema, &optimizer, counters, &metrics)?;
             last_saved = step;
         }
     };
     if step != last_saved || !checkpoints.exists() {
-        save(&model, &ema, &optimizer, step, images_seen, &metrics)?;
+        counters.cpu_seconds = cpu_seconds_before + cpu_clock.elapsed().as_secs_f64();
+        save(&model, &ema, &optimizer, counters, &metrics)?;
     }
     progress.finish(&reason)?;
     Ok(Outcome { step, reason, first_loss, last_loss })
@@ -309,12 +326,12 @@ fn save_everything(
     model: &UNet,
     ema: &Ema,
     optimizer: &ModuleOptimizer,
-    (step, images_seen): (u64, u64),
+    counters: Counters,
     metrics: &report::Metrics,
 ) -> Result<()> {
-    checkpoint::save(&run.join("checkpoints"), model, &ema.model, optimizer, step, images_seen)?;
+    checkpoint::save(&run.join("checkpoints"), model, &ema.model, optimizer, counters)?;
     metrics.save(run)?;
-    let grid = run.join("samples").join(format!("step-{step:09}.png"));
+    let grid = run.join("samples").join(format!("step-{:09}.png", counters.step));
     report::sample_grid(&ema.model, &config.model, config.schedule, &grid)?;
     report::loss_curve(metrics, &run.join("loss.png"))
 }
@@ -356,6 +373,8 @@ mod tests {
             parent: (parent_steps > 0).then(|| "0123456789ab".into()),
             parent_steps,
             parent_images: parent_steps * 8,
+            parent_cpu_seconds: 0.0,
+            lineage: Vec::new(),
             precision: Precision::F32,
         }
     }

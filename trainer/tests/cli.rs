@@ -4,49 +4,14 @@
 //! run in order, because training reseeds burn's process-wide generator.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use burn::store::{BurnpackStore, ModuleSnapshot, bridge};
 use burn::tensor::{Bytes, Device};
 use ddpm_avatars::UNetConfig;
 use ddpm_avatars::weights::{fingerprint_probe, load_from_file};
 
-fn trainer(args: &[&str]) -> Output {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().expect("run trainer");
-    println!(
-        "$ trainer {}\n{}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn succeed(args: &[&str]) -> String {
-    let output = trainer(args);
-    assert!(output.status.success(), "trainer {} failed", args.join(" "));
-    String::from_utf8_lossy(&output.stdout).to_string() + &String::from_utf8_lossy(&output.stderr)
-}
-
-/// 64 PNG files of 16x16 discs in a fresh folder.
-fn image_folder(root: &Path) -> PathBuf {
-    let folder = root.join("images");
-    std::fs::create_dir_all(&folder).unwrap();
-    for i in 0..64u32 {
-        let picture = image::RgbImage::from_fn(16, 16, |x, y| {
-            let (cx, cy) = ((3 + i * 5 % 10) as i32, (3 + i * 7 % 10) as i32);
-            let inside = (x as i32 - cx).pow(2) + (y as i32 - cy).pow(2) < 16;
-            if inside {
-                image::Rgb([(i * 40 % 256) as u8, 40, 200])
-            } else {
-                image::Rgb([230, 220, 180])
-            }
-        });
-        picture.save(folder.join(format!("disc-{i:02}.png"))).unwrap();
-    }
-    folder
-}
+mod cli_support;
+use cli_support::{image_folder, succeed, trainer};
 
 fn parameters(path: &Path) -> Vec<(String, Vec<f32>)> {
     let mut model = UNetConfig::tiny().with_dropout(0.1).init(&Device::flex());
@@ -274,7 +239,7 @@ fn resume_damaged_checkpoint_divergence_export_and_sample() {
     .unwrap()
     .expect("the last good checkpoint loads");
     assert_eq!(last_good.path, kept[0]);
-    assert_eq!(last_good.state.step, failed_step - 1);
+    assert_eq!(last_good.state.counters.step, failed_step - 1);
     for file in ["model.bpk", "ema.bpk"] {
         let tensors = parameters(&kept[0].join(file));
         assert!(

@@ -68,6 +68,8 @@ fn tiny_run_in(
         parent: (parent_steps > 0).then(|| "0123456789ab".into()),
         parent_steps,
         parent_images: parent_steps * batch_size as u64,
+        parent_cpu_seconds: 0.0,
+        lineage: Vec::new(),
         precision,
     }
 }
@@ -176,8 +178,8 @@ fn init_from_starts_the_ema_at_the_parent_and_continues_its_warm_up() {
     )
     .unwrap()
     .expect("the run saved a checkpoint");
-    assert_eq!(saved.state.step, parent_steps + 1);
-    assert_eq!(saved.state.images_seen, (parent_steps + 1) * 8);
+    assert_eq!(saved.state.counters.step, parent_steps + 1);
+    assert_eq!(saved.state.counters.images_seen, (parent_steps + 1) * 8);
     let parent = all_values(&parent);
     let raw = all_values(&saved.model);
     let averaged = all_values(&saved.ema);

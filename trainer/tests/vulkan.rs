@@ -257,6 +257,8 @@ fn tiny_run() -> RunConfig {
         parent: None,
         parent_steps: 0,
         parent_images: 0,
+        parent_cpu_seconds: 0.0,
+        lineage: Vec::new(),
         precision: Precision::F32,
     }
 }
