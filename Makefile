@@ -94,8 +94,8 @@ e2e: pkg browser native-tools
 
 ## The demo with the bundled weights on http://localhost:$(PORT)/
 serve: pkg
-	@test -f www/weights/avatars-64.safetensors || \
-		echo "note: no bundled weights yet (www/weights/avatars-64.safetensors); train them with make data train weights"
+	@test -f $(SMALL_WEIGHTS) -o -f www/weights/avatars-64.safetensors || \
+		echo "note: no bundled weights yet ($(SMALL_WEIGHTS)); make weights-continue trains them"
 	@echo "serving http://localhost:$(PORT)/ (Ctrl-C to stop)"
 	python3 -m http.server $(PORT) --bind 127.0.0.1
 

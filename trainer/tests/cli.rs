@@ -4,6 +4,7 @@
 //! run in order, because training reseeds burn's process-wide generator.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use burn::store::{BurnpackStore, ModuleSnapshot, bridge};
 use burn::tensor::{Bytes, Device};
