@@ -98,7 +98,8 @@ fn continue_commits_the_first_file_refuses_a_worse_one_and_records_the_lineage()
     let resumed = run(&continue_args(&weights, data, &resumed_run, &["--steps", "44"]));
     assert!(resumed.contains("resuming it") && resumed.contains("resuming from"), "{resumed}");
     let verdict = promotion(&resumed_run);
-    let better = verdict["candidate"]["eps_mse"].as_f64() < verdict["committed"]["eps_mse"].as_f64();
+    let better =
+        verdict["candidate"]["eps_mse"].as_f64() < verdict["committed"]["eps_mse"].as_f64();
     assert_eq!(verdict["promoted"], better, "{verdict}");
     let now = std::fs::read(&weights).unwrap();
     let candidate_bytes = std::fs::read(resumed_run.join("candidate.safetensors")).unwrap();
@@ -114,7 +115,10 @@ fn continue_commits_the_first_file_refuses_a_worse_one_and_records_the_lineage()
             .collect::<Vec<_>>(),
     );
     let message = String::from_utf8_lossy(&other.stderr);
-    assert!(!other.status.success() && message.contains("differs from --config small"), "{message}");
+    assert!(
+        !other.status.success() && message.contains("differs from --config small"),
+        "{message}"
+    );
     let broken = root.join("broken.safetensors");
     std::fs::write(&broken, &now[..now.len() / 2]).unwrap();
     let refused = trainer(
