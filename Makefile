@@ -122,7 +122,9 @@ SMALL_GRID := www/weights/avatars-64-small-grid.png
 CONTINUE_RUN ?= runs/continue-small
 MINUTES ?= 120
 # OpenMP threads of the background run, and how they wait: 2 passive threads kept the most
-# throughput while another process used a core (README, "The committed weights").
+# throughput while another process used a core (README, "The committed weights"). Low
+# priority is nice 19 *and* the autogroup's nice: setsid gives the run its own scheduling
+# group, and with autogroups (Linux's default) plain nice only ranks processes within one.
 TRAIN_THREADS ?= 2
 CONTINUE_ARGS := --weights $(SMALL_WEIGHTS) --grid $(SMALL_GRID) --data data/avatars \
 	--run $(CONTINUE_RUN) --config small --device libtorch --batch-size 32 --lr 5e-4 \
@@ -130,7 +132,8 @@ CONTINUE_ARGS := --weights $(SMALL_WEIGHTS) --grid $(SMALL_GRID) --data data/ava
 weights-continue: trainer-tch
 	test -d data/avatars || $(TCH_TRAINER) data avatars --count 20000 --out data/avatars
 	mkdir -p runs
-	OMP_NUM_THREADS=$(TRAIN_THREADS) OMP_WAIT_POLICY=PASSIVE setsid nohup nice -n 19 $(TCH_TRAINER) continue \
+	OMP_NUM_THREADS=$(TRAIN_THREADS) OMP_WAIT_POLICY=PASSIVE setsid nohup sh -c \
+		'echo 19 > /proc/self/autogroup 2>/dev/null; exec nice -n 19 "$$0" "$$@"' $(TCH_TRAINER) continue \
 		$(CONTINUE_ARGS) > $(CONTINUE_RUN).log 2>&1 < /dev/null &
 	@echo "training in the background for $(MINUTES) min; follow it with: tail -f $(CONTINUE_RUN).log"
 ## Ends the background run now: it stops after the current step, checkpoints, exports and
