@@ -40,6 +40,7 @@ pub(crate) fn continue_command(args: ContinueArgs) -> Result<()> {
             let aside = superseded_name(&train.run);
             std::fs::rename(&train.run, &aside)
                 .with_context(|| format!("moving {} aside", train.run.display()))?;
+            remove_dataset_caches(&aside)?;
             println!(
                 "{} trained from another parent: moved to {}",
                 train.run.display(),
@@ -86,6 +87,19 @@ pub(crate) fn continue_command(args: ContinueArgs) -> Result<()> {
         };
         for path in sample::sample(&weights, &grid, &request, &device)? {
             println!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the decoded-image caches (`dataset-SIZE.cache`) of a run moved aside: the one large
+/// file of a run (245 MB for the avatar set at 64x64), made again from the images when needed.
+fn remove_dataset_caches(run: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(run).with_context(|| format!("reading {}", run.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with("dataset-") && name.ends_with(".cache") {
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }
     Ok(())

@@ -65,7 +65,10 @@ fn continue_commits_the_first_file_refuses_a_worse_one_and_records_the_lineage()
     let before = std::fs::read(&weights).unwrap();
     let worse = run(&continue_args(&weights, data, &run_dir, &["--steps", "45", "--lr", "5e-2"]));
     assert!(worse.contains("moved to") && worse.contains("not better"), "{worse}");
-    assert!(root.join("run.superseded-1").join("checkpoints").exists());
+    let aside = root.join("run.superseded-1");
+    assert!(aside.join("checkpoints").exists() && aside.join("run.json").exists());
+    assert!(!aside.join("dataset-16.cache").exists(), "the large, remakeable cache is dropped");
+    assert!(run_dir.join("dataset-16.cache").exists());
     let verdict = promotion(&run_dir);
     assert_eq!(verdict["promoted"], false);
     let (candidate_mse, committed_mse) = (
