@@ -9,7 +9,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 import { launch, maxAbsDiff, meanAbsDiff, openPage, settle } from './browser.mjs';
-import { serve } from './server.mjs';
+import { notFound, serve } from './server.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const tinyWeights = join(root, 'target/e2e/tiny.safetensors');
@@ -21,7 +21,13 @@ let browser;
 
 before(async () => {
   assert.ok(existsSync(tinyWeights), 'make the test weights first: cargo run --example tiny_weights');
-  server = await serve(root, { '/test/tiny.safetensors': tinyWeights });
+  // The published model files are absent here (the repository commits the small one): views
+  // run on the tiny test weights, and one test checks the page without any weights.
+  server = await serve(root, {
+    '/test/tiny.safetensors': tinyWeights,
+    '/www/weights/avatars-64-small.safetensors': notFound,
+    '/www/weights/avatars-64.safetensors': notFound,
+  });
   browser = await launch(false);
 });
 
