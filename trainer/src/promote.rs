@@ -12,6 +12,7 @@ use ddpm_avatars::weights::{LoadedWeights, load_from_file};
 use serde::Serialize;
 
 use crate::eval::{self, Evaluation};
+use crate::report::write_atomically;
 
 /// One file's held-out score.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -122,15 +123,12 @@ pub fn promote(
     Ok(Verdict { candidate: candidate_score, committed: committed_score, heldout_images, promoted })
 }
 
-/// Copies `from` next to `to` under a temporary name, then renames it onto `to`.
+/// Copies `from` onto `to` through a temporary file and a rename ([`write_atomically`]).
 fn replace_atomically(from: &Path, to: &Path) -> Result<()> {
     if let Some(folder) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating {}", folder.display()))?;
     }
-    let mut temporary = to.as_os_str().to_owned();
-    temporary.push(".partial");
-    std::fs::copy(from, &temporary)
-        .with_context(|| format!("copying {} next to {}", from.display(), to.display()))?;
-    std::fs::rename(&temporary, to).with_context(|| format!("replacing {}", to.display()))
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    write_atomically(to, &bytes)
 }
